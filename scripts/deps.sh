@@ -1,0 +1,47 @@
+#!/bin/sh
+# Install the Debian packages the build and the tests need.  Idempotent:
+# does nothing when everything is present.  Extra package groups:
+#   deps.sh            build + test
+#   deps.sh static     + musl and the cross toolchains (make static)
+#   deps.sh bench      + nginx, haproxy, wrk (scripts/bench.sh)
+set -eu
+
+base="make gcc libc6-dev libbearssl-dev libyaml-dev curl python3 perl openssl gzip"
+pkgs="$base"
+for group in "$@"; do
+    case "$group" in
+        static) pkgs="$pkgs musl-tools dpkg-dev" ;;
+        cross)  pkgs="$pkgs gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static" ;;
+        bench)  pkgs="$pkgs nginx-light haproxy wrk" ;;
+        browser) pkgs="$pkgs chromium nodejs npm" ;;
+        fuzz)   pkgs="$pkgs clang libclang-rt-14-dev" ;;
+        *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "deps.sh: this machine has no apt-get; please install:$missing" >&2
+    exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+        echo "deps.sh: need root (or sudo) to install:$missing" >&2
+        exit 1
+    fi
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine may have no package lists yet.
+if ! $sudo apt-get install -y --no-install-recommends $missing </dev/null; then
+    $sudo apt-get update </dev/null
+    $sudo apt-get install -y --no-install-recommends $missing </dev/null
+fi

@@ -1,0 +1,21 @@
+/* balance: which candidates a request tries, in which order.
+ *
+ * Candidates are the usable ones (healthy, not cooling down), or all of
+ * them when none is usable (as the reference does).  The first attempt is
+ * chosen by smooth weighted round robin (nginx's algorithm) inside the
+ * best (lowest) priority group, so weights 10:1 or 3:2 interleave and
+ * never burst.  The remaining attempts follow priority order, then weight
+ * descending, then config order.  Attempts = min(max_retries, candidates). */
+#ifndef AUTOSWITCH_BALANCE_H
+#define AUTOSWITCH_BALANCE_H
+
+#include <stddef.h>
+
+#include "snapshot.h"
+
+#define BAL_MAX_ATTEMPTS 64
+
+/* Fill out[] (cap entries) with the attempt order; returns the count. */
+size_t balance_plan(const struct alias_entry *a, int max_retries, const struct candidate **out, size_t cap);
+
+#endif

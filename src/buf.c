@@ -1,0 +1,135 @@
+#include "buf.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_MIN_CAP 256
+
+int buf_reserve(struct buf *b, size_t n)
+{
+    if (b->cap - b->end >= n)
+        return 0;
+    size_t len = b->end - b->start;
+    /* Sliding the data back is cheaper than growing when the consumed
+     * prefix alone makes enough room. */
+    if (b->start > 0 && b->cap - len >= n) {
+        memmove(b->data, b->data + b->start, len);
+        b->start = 0;
+        b->end = len;
+        return 0;
+    }
+    if (n > SIZE_MAX / 2 - len)
+        return -1;
+    size_t need = len + n;
+    size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
+    while (cap < need)
+        cap *= 2;
+    char *p = malloc(cap);
+    if (!p)
+        return -1;
+    if (len)
+        memcpy(p, b->data + b->start, len);
+    free(b->data);
+    b->data = p;
+    b->start = 0;
+    b->end = len;
+    b->cap = cap;
+    return 0;
+}
+
+void buf_commit(struct buf *b, size_t n)
+{
+    b->end += n;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (buf_reserve(b, n) < 0)
+        return -1;
+    memcpy(b->data + b->end, p, n);
+    b->end += n;
+    return 0;
+}
+
+int buf_append_str(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof small)
+        return buf_append(b, small, (size_t)n);
+    if (buf_reserve(b, (size_t)n + 1) < 0)
+        return -1;
+    vsnprintf(b->data + b->end, (size_t)n + 1, fmt, ap);
+    b->end += (size_t)n;
+    return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->end - b->start) {
+        b->start = b->end = 0;
+        return;
+    }
+    b->start += n;
+}
+
+void buf_clear(struct buf *b)
+{
+    b->start = b->end = 0;
+}
+
+void buf_trim(struct buf *b, size_t keep)
+{
+    if (b->start == b->end && b->cap > keep) {
+        free(b->data);
+        b->data = NULL;
+        b->start = b->end = b->cap = 0;
+    }
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->start = b->end = b->cap = 0;
+}
+
+char *buf_steal_str(struct buf *b)
+{
+    if (buf_reserve(b, 1) < 0)
+        return NULL;
+    b->data[b->end] = '\0';
+    char *s;
+    if (b->start == 0) {
+        s = b->data;
+        b->data = NULL;
+        b->start = b->end = b->cap = 0;
+    } else {
+        s = strdup(b->data + b->start);
+        buf_free(b);
+    }
+    return s;
+}

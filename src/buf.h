@@ -1,0 +1,49 @@
+/* buf: the one growable byte buffer of the program.
+ *
+ * A buf owns `data` (heap, or NULL while empty).  Valid bytes are
+ * data[start, end); free space is data[end, cap).  Consuming from the
+ * front only moves `start`; the space is reclaimed when the buffer
+ * empties or when a reserve needs it, so a pointer into a buf stays
+ * valid until the next call that may grow it (buf_reserve, buf_append,
+ * buf_printf).  A buf has no limit of its own: every owner checks its
+ * own named limit before appending. */
+#ifndef AUTOSWITCH_BUF_H
+#define AUTOSWITCH_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+    char *data;
+    size_t start;
+    size_t end;
+    size_t cap;
+};
+
+#define BUF_INIT { NULL, 0, 0, 0 }
+
+static inline char *buf_head(const struct buf *b) { return b->data + b->start; }
+static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
+static inline char *buf_tail(const struct buf *b) { return b->data + b->end; }
+static inline size_t buf_room(const struct buf *b) { return b->cap - b->end; }
+
+/* Make room for at least n more bytes at the tail.  0, or -1 when out of memory. */
+int buf_reserve(struct buf *b, size_t n);
+/* Declare n bytes written at the tail (after buf_reserve). */
+void buf_commit(struct buf *b, size_t n);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_append_str(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Drop n bytes from the front. */
+void buf_consume(struct buf *b, size_t n);
+/* Forget the contents, keep the memory. */
+void buf_clear(struct buf *b);
+/* Release the memory when the buffer is empty and larger than keep bytes:
+ * idle connections should not sit on the peak of their traffic. */
+void buf_trim(struct buf *b, size_t keep);
+void buf_free(struct buf *b);
+/* Take the contents as a NUL-terminated heap string; the buf is left empty. */
+char *buf_steal_str(struct buf *b);
+
+#endif

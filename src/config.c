@@ -1,0 +1,1420 @@
+/* config: openai_proxy.yaml -> struct config.
+ *
+ * The loader is a push parser over libyaml events.  An explicit stack of
+ * frames stands for the open collections; each frame knows which schema
+ * (top level, provider, model mapping) or which list it is filling, so
+ * nothing here recurses and a hostile file cannot exhaust the C stack.
+ * The schemas are tables of keys with the offset of the field they fill,
+ * which keeps the per-key code down to a few hooks (name, base_url and
+ * the checks run when a mapping closes).
+ *
+ * Every object is linked into the config as soon as it is allocated, so
+ * on any error config_free() releases whatever was built so far. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "buf.h"
+
+#define MEMORY_NAME "<memory>"
+#define DEFAULT_MAX_RETRIES 1
+#define DEFAULT_MAX_FAILURES 3
+#define DEFAULT_RECOVERY_INTERVAL 30
+#define DEFAULT_HEALTH_CHECK_PERIOD 60
+#define DEFAULT_MAX_BODY_BYTES ((uint64_t)32 << 20)
+#define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_LOG_RING_LINES 2000
+#define DEFAULT_STREAM_IDLE_TIMEOUT 120
+#define DEFAULT_MAX_COOLDOWN 300
+#define DEFAULT_PROBE_TIMEOUT 15
+#define DEFAULT_RESOLV_CONF "/etc/resolv.conf"
+#define DEFAULT_HOSTS_FILE "/etc/hosts"
+#define DEFAULT_WEIGHT 1
+#define DEFAULT_TIMEOUT 60
+
+#define FRAME_KEY_MAX 64      /* key text kept per frame, for error paths */
+#define PATH_MAX_LEN 256      /* longest key path printed in a message */
+#define MSG_MAX 384           /* message text before "file:line:col: path: " */
+#define LIST_MIN_CAP 4
+#define READ_CHUNK 65536
+#define MAX_SCHEMA_KEYS 32    /* a frame remembers the keys seen in a uint32_t */
+#define ENV_SHOW_MAX 40       /* bytes of a bad ${...} quoted in a message */
+#define ENV_NAME_MAX 256      /* longest variable name in ${...} */
+#define NAME_TABLE_MIN 16     /* first size of the provider name table */
+#define FNV_OFFSET 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+#define PORT_MAX_DIGITS 5
+#define HTTP_PORT 80
+#define HTTPS_PORT 443
+#define SCHEME_HTTP "http://"
+#define SCHEME_HTTPS "https://"
+#define API_VERSION_SUFFIX "/v1"
+
+static const unsigned char UTF8_BOM[] = { 0xef, 0xbb, 0xbf };
+
+/* ------------------------------------------------------------------ */
+/* Schema                                                              */
+
+enum val_type {
+    V_STR,       /* char *                                            */
+    V_INT,       /* int                                               */
+    V_U64,       /* uint64_t                                          */
+    V_PROBE,     /* enum cfg_probe                                    */
+    V_STRLIST,   /* char ** at off, size_t count at aux_off           */
+    V_LIST,      /* array of item_size structs at off, count at aux_off */
+};
+
+enum val_rule {
+    R_ANY,
+    R_NONNEG,     /* numbers: < 0 is an error                         */
+    R_POSITIVE,   /* numbers: <= 0 is an error                        */
+    R_NONEMPTY,   /* strings: "" is an error                          */
+    R_EMPTY_NULL, /* strings: "" means absent, so ${VAR:-} can unset  */
+};
+
+#define NO_FIELD ((size_t)-1)
+#define NO_SPAN (-1)
+
+struct parser;
+struct map_schema;
+
+/* Runs after a scalar was stored; may reject it. */
+typedef int (*check_fn)(struct parser *p, void *obj, const yaml_mark_t *mark);
+/* Runs when a mapping ends: required keys and defaults.  May be NULL. */
+typedef int (*close_fn)(struct parser *p, void *obj, const yaml_mark_t *start);
+
+struct key_def {
+    const char *name;
+    enum val_type type;
+    enum val_rule rule;
+    size_t off;                     /* the field in the object          */
+    size_t aux_off;                 /* list count, or the *_raw field   */
+    size_t item_size;               /* V_LIST                           */
+    const struct map_schema *item;  /* V_LIST                           */
+    int span;                       /* enum cfg_top_key or NO_SPAN      */
+    check_fn check;
+};
+
+struct map_schema {
+    const struct key_def *keys;
+    size_t n_keys;
+    close_fn close;
+};
+
+/* ------------------------------------------------------------------ */
+/* Parser state                                                        */
+
+enum frame_kind {
+    F_MAP,   /* a mapping filled by a schema                         */
+    F_SEQ,   /* a list value: def says what its items are            */
+    F_SKIP,  /* inside the value of an unknown key                   */
+};
+
+struct frame {
+    enum frame_kind kind;
+    bool flow;                      /* [..] or {..}: its end event has width */
+    void *obj;                      /* F_MAP: object filled; F_SEQ: owner */
+    const struct map_schema *schema;
+    const struct key_def *def;      /* F_SEQ: the list; F_MAP: current key */
+    bool want_value;                /* F_MAP: a key was read */
+    bool skipping;                  /* F_MAP: that key is unknown */
+    uint32_t seen;                  /* F_MAP: keys already given */
+    char key[FRAME_KEY_MAX];        /* F_MAP: text of the current key */
+    size_t index;                   /* F_SEQ: current item */
+    size_t cap;                     /* F_SEQ: items allocated */
+    yaml_mark_t start;
+};
+
+struct parser {
+    const char *name;
+    const char *text;
+    size_t len;
+    size_t bom;                     /* bytes libyaml skipped before index 0 */
+    struct config *cfg;
+    struct cfg_error *err;
+    cfg_warn_fn warn;
+    void *warn_ctx;
+    struct frame stack[CFG_MAX_DEPTH];
+    size_t depth;
+    int docs;
+    size_t last_end;                /* character index past the last value */
+    int open_span;                  /* top-level key whose value is being read */
+    size_t *name_slots;             /* provider index + 1 by name hash, 0 = free */
+    size_t name_slots_cap;          /* a power of two */
+    size_t *name_lines;             /* line of each provider's name */
+    size_t cur_char, cur_byte;      /* character -> byte cursor */
+};
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+
+static void build_path(const struct parser *p, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < p->depth && n < cap; i++) {
+        const struct frame *f = &p->stack[i];
+        int w = 0;
+        if (f->kind == F_MAP && f->want_value)
+            w = snprintf(out + n, cap - n, "%s%s", n ? "." : "", f->key);
+        else if (f->kind == F_SEQ)
+            w = snprintf(out + n, cap - n, "[%zu]", f->index);
+        if (w > 0)
+            n += (size_t)w;
+    }
+}
+
+/* "file:line:col: path: msg", without "path: " at the top level. */
+static void format_at(const struct parser *p, char *out, size_t cap, const yaml_mark_t *m,
+                      const char *msg)
+{
+    char path[PATH_MAX_LEN];
+    build_path(p, path, sizeof path);
+    snprintf(out, cap, "%s:%zu:%zu: %s%s%s", p->name, m->line + 1, m->column + 1, path,
+             path[0] ? ": " : "", msg);
+}
+
+static int fail(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
+{
+    char msg[MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    format_at(p, p->err->msg, sizeof p->err->msg, m, msg);
+    return -1;
+}
+
+static void warn_at(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void warn_at(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
+{
+    if (!p->warn)
+        return;
+    char msg[MSG_MAX], line[sizeof p->err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    format_at(p, line, sizeof line, m, msg);
+    p->warn(p->warn_ctx, line);
+}
+
+static int fail_oom(struct parser *p, const yaml_mark_t *m)
+{
+    return fail(p, m, "out of memory");
+}
+
+/* Keys end up in messages and log lines: keep them on one printable line. */
+static void copy_key(char *dst, const char *src, size_t len)
+{
+    size_t n = len < FRAME_KEY_MAX - 1 ? len : FRAME_KEY_MAX - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        dst[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    dst[n] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* Positions                                                           */
+
+static size_t utf8_width(unsigned char lead)
+{
+    if (lead < 0x80)
+        return 1;
+    if ((lead & 0xe0) == 0xc0)
+        return 2;
+    if ((lead & 0xf0) == 0xe0)
+        return 3;
+    return 4;
+}
+
+/* libyaml's mark.index counts characters, the spans are byte offsets.
+ * Spans are asked for in increasing order, so a cursor makes the whole
+ * conversion one pass over the text. */
+static size_t byte_offset(struct parser *p, size_t char_index)
+{
+    if (char_index < p->cur_char) {
+        p->cur_char = 0;
+        p->cur_byte = p->bom;
+    }
+    while (p->cur_char < char_index && p->cur_byte < p->len) {
+        p->cur_byte += utf8_width((unsigned char)p->text[p->cur_byte]);
+        p->cur_char++;
+    }
+    return p->cur_byte < p->len ? p->cur_byte : p->len;
+}
+
+/* Reader errors (bad UTF-8) come with a byte offset and no mark. */
+static yaml_mark_t mark_of_byte(const struct parser *p, size_t off)
+{
+    yaml_mark_t m = { 0, 0, 0 };
+    for (size_t i = 0; i < off && i < p->len; i++) {
+        if (p->text[i] == '\n') {
+            m.line++;
+            m.column = 0;
+        } else if (((unsigned char)p->text[i] & 0xc0) != 0x80) {
+            m.column++;
+        }
+    }
+    return m;
+}
+
+/* ------------------------------------------------------------------ */
+/* ${VAR} and ${VAR:-default}                                          */
+
+static bool is_name_start(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_';
+}
+
+static bool is_name_char(char ch)
+{
+    return is_name_start(ch) || (ch >= '0' && ch <= '9');
+}
+
+/* Expand `in` into a new heap string.  ${VAR:-default} takes the default
+ * when VAR is unset or empty, as the shell does.  The default is literal
+ * text up to the first '}', so a nested ${ is refused rather than half
+ * expanded. */
+static int expand_env(struct parser *p, const yaml_mark_t *m, const char *in, char **out)
+{
+    struct buf b = BUF_INIT;
+    const char *s = in;
+    int rc = 0;
+    for (;;) {
+        const char *d = strstr(s, "${");
+        if (!d) {
+            if (buf_append_str(&b, s) < 0)
+                rc = fail_oom(p, m);
+            break;
+        }
+        if (buf_append(&b, s, (size_t)(d - s)) < 0) {
+            rc = fail_oom(p, m);
+            break;
+        }
+        const char *name = d + 2;
+        const char *close = strchr(name, '}');
+        if (!close) {
+            rc = fail(p, m, "unterminated \"${\" (missing '}')");
+            break;
+        }
+        int show = close + 1 - d > ENV_SHOW_MAX ? ENV_SHOW_MAX : (int)(close + 1 - d);
+        size_t n = 0;
+        if (is_name_start(name[0]))
+            while (is_name_char(name[n]))
+                n++;
+        const char *after = name + n;
+        bool has_default = after[0] == ':' && after[1] == '-';
+        if (n == 0 || (after != close && !has_default)) {
+            rc = fail(p, m, "invalid variable reference \"%.*s\"", show, d);
+            break;
+        }
+        char var[ENV_NAME_MAX];
+        if (n >= sizeof var) {
+            rc = fail(p, m, "variable name too long in \"%.*s\"", show, d);
+            break;
+        }
+        memcpy(var, name, n);
+        var[n] = '\0';
+        const char *val = getenv(var);
+        if (has_default) {
+            const char *def = after + 2;
+            size_t dlen = (size_t)(close - def);
+            bool nested = false;
+            for (size_t i = 0; i + 1 < dlen; i++)
+                nested |= def[i] == '$' && def[i + 1] == '{';
+            if (nested) {
+                rc = fail(p, m, "nested \"${\" in a default is not supported");
+                break;
+            }
+            rc = val && *val ? buf_append_str(&b, val) : buf_append(&b, def, dlen);
+        } else if (!val) {
+            rc = fail(p, m, "environment variable %s is not set", var);
+            break;
+        } else {
+            rc = buf_append_str(&b, val);
+        }
+        if (rc < 0) {
+            rc = fail_oom(p, m);
+            break;
+        }
+        s = close + 1;
+    }
+    if (rc == 0 && !(*out = buf_steal_str(&b)))
+        rc = fail_oom(p, m);
+    buf_free(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Numbers                                                             */
+
+enum num_rc { NUM_OK = 0, NUM_SYNTAX = -1, NUM_RANGE = -2, NUM_NEGATIVE = -3 };
+
+/* Decimal with an optional sign, nothing else: "1.5", "12x", "0x10" and
+ * " 1" are not integers. */
+static enum num_rc parse_int(const char *s, int *out)
+{
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+')
+        s++;
+    if (!*s)
+        return NUM_SYNTAX;
+    long long v = 0;
+    bool range = false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return NUM_SYNTAX;
+        if (!range)
+            v = v * 10 + (*s - '0');
+        if (v > (long long)INT_MAX + 1)
+            range = true;
+    }
+    if (range || (!neg && v > INT_MAX))
+        return NUM_RANGE;
+    *out = neg ? (int)-v : (int)v;
+    return NUM_OK;
+}
+
+static enum num_rc parse_u64(const char *s, uint64_t *out)
+{
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+')
+        s++;
+    if (!*s)
+        return NUM_SYNTAX;
+    uint64_t v = 0;
+    bool range = false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return NUM_SYNTAX;
+        unsigned digit = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - digit) / 10)
+            range = true;
+        else
+            v = v * 10 + digit;
+    }
+    if (neg && (v > 0 || range))
+        return NUM_NEGATIVE;
+    if (range)
+        return NUM_RANGE;
+    *out = v;
+    return NUM_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* base_url                                                            */
+
+static bool is_host_char(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_';
+}
+
+static bool is_ipv6_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
+           ch == ':' || ch == '.';
+}
+
+static int parse_port(const char *s, size_t n, uint16_t *out)
+{
+    if (n == 0 || n > PORT_MAX_DIGITS)
+        return -1;
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v == 0 || v > UINT16_MAX)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static char *dup_lower(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        d[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+    d[n] = '\0';
+    return d;
+}
+
+/* Split the authority into host and port; NULL or the reason. */
+static const char *parse_authority(const char *a, size_t n, const char **host, size_t *hlen,
+                                   uint16_t *port, bool *ipv6)
+{
+    if (memchr(a, '@', n))
+        return "base_url must not contain user info (@)";
+    if (n == 0)
+        return "base_url has an empty host";
+    const char *colon;
+    if (a[0] == '[') {
+        const char *rb = memchr(a, ']', n);
+        if (!rb || rb == a + 1)
+            return "base_url has an invalid IPv6 address";
+        for (const char *c = a + 1; c < rb; c++)
+            if (!is_ipv6_char(*c))
+                return "base_url has an invalid IPv6 address";
+        if (!memchr(a + 1, ':', (size_t)(rb - a - 1)))
+            return "base_url has an invalid IPv6 address";
+        *host = a + 1;
+        *hlen = (size_t)(rb - a - 1);
+        *ipv6 = true;
+        colon = rb + 1 < a + n ? rb + 1 : NULL;
+        if (colon && *colon != ':')
+            return "base_url has an invalid host";
+    } else {
+        colon = memchr(a, ':', n);
+        *host = a;
+        *hlen = colon ? (size_t)(colon - a) : n;
+        *ipv6 = false;
+        if (*hlen == 0)
+            return "base_url has an empty host";
+        for (size_t i = 0; i < *hlen; i++)
+            if (!is_host_char(a[i]))
+                return "base_url has an invalid host";
+    }
+    if (colon && parse_port(colon + 1, (size_t)(a + n - colon - 1), port) < 0)
+        return "base_url has an invalid port";
+    return NULL;
+}
+
+int cfg_parse_url(const char *url, struct cfg_url *out, char *err, size_t cap)
+{
+    memset(out, 0, sizeof *out);
+    const char *why = NULL;
+    const char *rest = NULL;
+    if (!url)
+        url = "";
+    for (const char *c = url; *c && !why; c++) {
+        unsigned char ch = (unsigned char)*c;
+        if (ch <= ' ' || ch >= 0x7f)
+            why = "base_url contains a space, control or non-ASCII character";
+    }
+    if (!why) {
+        if (strncasecmp(url, SCHEME_HTTPS, strlen(SCHEME_HTTPS)) == 0) {
+            out->https = true;
+            rest = url + strlen(SCHEME_HTTPS);
+        } else if (strncasecmp(url, SCHEME_HTTP, strlen(SCHEME_HTTP)) == 0) {
+            rest = url + strlen(SCHEME_HTTP);
+        } else {
+            why = "base_url must start with http:// or https://";
+        }
+    }
+    if (!why && strpbrk(rest, "?#"))
+        why = "base_url must not have a query or fragment";
+    const char *host = NULL;
+    size_t hlen = 0;
+    bool ipv6 = false;
+    const char *path = NULL;
+    out->port = out->https ? HTTPS_PORT : HTTP_PORT;
+    if (!why) {
+        path = strchr(rest, '/');
+        if (!path)
+            path = rest + strlen(rest);
+        why = parse_authority(rest, (size_t)(path - rest), &host, &hlen, &out->port, &ipv6);
+    }
+    if (why) {
+        snprintf(err, cap, "%s", why);
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    /* The request path is always prefix + "/v1/...", so a base_url that
+     * already ends in /v1 (as most providers document it) must not get
+     * a second one. */
+    size_t plen = strlen(path);
+    size_t vlen = strlen(API_VERSION_SUFFIX);
+    while (plen && path[plen - 1] == '/')
+        plen--;
+    if (plen >= vlen && memcmp(path + plen - vlen, API_VERSION_SUFFIX, vlen) == 0)
+        plen -= vlen;
+    while (plen && path[plen - 1] == '/')
+        plen--;
+
+    out->host = dup_lower(host, hlen);
+    out->prefix = strndup(path, plen);
+    bool default_port = out->port == (out->https ? HTTPS_PORT : HTTP_PORT);
+    /* "[" host "]" ":" 5 digits NUL */
+    size_t alen = hlen + 2 + 1 + PORT_MAX_DIGITS + 1;
+    out->authority = malloc(alen);
+    if (!out->host || !out->prefix || !out->authority) {
+        cfg_url_free(out);
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    int w = snprintf(out->authority, alen, ipv6 ? "[%s]" : "%s", out->host);
+    if (!default_port)
+        snprintf(out->authority + w, alen - (size_t)w, ":%u", (unsigned)out->port);
+    return 0;
+}
+
+void cfg_url_free(struct cfg_url *u)
+{
+    if (!u)
+        return;
+    free(u->host);
+    free(u->prefix);
+    free(u->authority);
+    memset(u, 0, sizeof *u);
+}
+
+/* ------------------------------------------------------------------ */
+/* Field access                                                        */
+
+static void *field(void *obj, size_t off)
+{
+    return (char *)obj + off;
+}
+
+/* Pointers are read and written through memcpy so that one generic path
+ * serves char *, char ** and struct arrays without type punning. */
+static void *get_ptr(void *obj, size_t off)
+{
+    void *v;
+    memcpy(&v, field(obj, off), sizeof v);
+    return v;
+}
+
+static void set_ptr(void *obj, size_t off, void *v)
+{
+    memcpy(field(obj, off), &v, sizeof v);
+}
+
+static void replace_str(void *obj, size_t off, char *s)
+{
+    free(get_ptr(obj, off));
+    set_ptr(obj, off, s);
+}
+
+/* Append one zeroed item to the list `def` of `owner`; NULL when out of
+ * memory.  The count grows first, so a half-filled item is still freed. */
+static void *list_push(void *owner, const struct key_def *def, size_t *cap)
+{
+    size_t size = def->type == V_LIST ? def->item_size : sizeof(char *);
+    size_t *count = field(owner, def->aux_off);
+    char *arr = get_ptr(owner, def->off);
+    if (*count == *cap) {
+        size_t ncap = *cap ? *cap * 2 : LIST_MIN_CAP;
+        if (ncap > SIZE_MAX / size)
+            return NULL;
+        char *grown = realloc(arr, ncap * size);
+        if (!grown)
+            return NULL;
+        arr = grown;
+        set_ptr(owner, def->off, arr);
+        *cap = ncap;
+    }
+    char *item = arr + *count * size;
+    memset(item, 0, size);
+    (*count)++;
+    return item;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hooks                                                               */
+
+/* FNV-1a: provider names are short and the table only has to be fair. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = FNV_OFFSET;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * FNV_PRIME;
+    return h;
+}
+
+/* Slot of `name` in the open-addressing table: the one holding it, or
+ * the empty one where it belongs. */
+static size_t name_slot(const struct parser *p, const char *name)
+{
+    size_t mask = p->name_slots_cap - 1;
+    size_t i = (size_t)name_hash(name) & mask;
+    while (p->name_slots[i] && strcmp(p->cfg->providers[p->name_slots[i] - 1].name, name) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Keep the table at most half full; every provider before `idx` is in it. */
+static int names_reserve(struct parser *p, size_t idx)
+{
+    if ((idx + 1) * 2 <= p->name_slots_cap)
+        return 0;
+    size_t ncap = p->name_slots_cap ? p->name_slots_cap : NAME_TABLE_MIN;
+    while ((idx + 1) * 2 > ncap)
+        ncap *= 2;
+    size_t *slots = calloc(ncap, sizeof *slots);
+    size_t *lines = realloc(p->name_lines, ncap / 2 * sizeof *lines);
+    if (!slots || !lines) {
+        free(slots);
+        if (lines)
+            p->name_lines = lines;
+        return -1;
+    }
+    free(p->name_slots);
+    p->name_slots = slots;
+    p->name_slots_cap = ncap;
+    p->name_lines = lines;
+    for (size_t i = 0; i < idx; i++)
+        p->name_slots[name_slot(p, p->cfg->providers[i].name)] = i + 1;
+    return 0;
+}
+
+/* Names must be unique: they key the health state and the admin API.
+ * A hash table keeps a file with thousands of providers linear. */
+static int check_name(struct parser *p, void *obj, const yaml_mark_t *m)
+{
+    struct cfg_provider *prov = obj;
+    size_t idx = (size_t)(prov - p->cfg->providers);
+    if (names_reserve(p, idx) < 0)
+        return fail_oom(p, m);
+    size_t slot = name_slot(p, prov->name);
+    if (p->name_slots[slot]) {
+        size_t first = p->name_slots[slot] - 1;
+        return fail(p, m, "duplicate provider name \"%s\" (first at line %zu)", prov->name,
+                    p->name_lines[first]);
+    }
+    p->name_slots[slot] = idx + 1;
+    p->name_lines[idx] = m->line + 1;
+    return 0;
+}
+
+static int check_base_url(struct parser *p, void *obj, const yaml_mark_t *m)
+{
+    struct cfg_provider *prov = obj;
+    char why[MSG_MAX];
+    cfg_url_free(&prov->url);
+    if (cfg_parse_url(prov->base_url, &prov->url, why, sizeof why) < 0)
+        return fail(p, m, "%s", why);
+    return 0;
+}
+
+static int close_provider(struct parser *p, void *obj, const yaml_mark_t *start)
+{
+    struct cfg_provider *prov = obj;
+    if (!prov->name)
+        return fail(p, start, "name is required");
+    if (!prov->base_url)
+        return fail(p, start, "base_url is required");
+    if (!prov->api_key && !(prov->api_key = strdup("")))
+        return fail_oom(p, start);
+    if (prov->weight == 0)
+        prov->weight = DEFAULT_WEIGHT;
+    if (prov->timeout <= 0)
+        prov->timeout = DEFAULT_TIMEOUT;
+    return 0;
+}
+
+static int close_mapping(struct parser *p, void *obj, const yaml_mark_t *start)
+{
+    struct cfg_mapping *map = obj;
+    if (!map->upstream)
+        return fail(p, start, "upstream is required");
+    if (!map->alias || !map->alias[0]) {
+        free(map->alias);
+        if (!(map->alias = strdup(map->upstream)))
+            return fail_oom(p, start);
+    }
+    if (map->weight == 0)
+        map->weight = DEFAULT_WEIGHT;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tables                                                              */
+
+#define STR(s, f, r) { .name = #f, .type = V_STR, .rule = (r), .off = offsetof(s, f), \
+                       .aux_off = NO_FIELD, .span = NO_SPAN }
+#define INT(s, f, r, sp) { .name = #f, .type = V_INT, .rule = (r), .off = offsetof(s, f), \
+                           .aux_off = NO_FIELD, .span = (sp) }
+
+static const struct key_def mapping_keys[] = {
+    STR(struct cfg_mapping, upstream, R_NONEMPTY),
+    STR(struct cfg_mapping, alias, R_ANY),
+    INT(struct cfg_mapping, priority, R_ANY, NO_SPAN),
+    INT(struct cfg_mapping, weight, R_NONNEG, NO_SPAN),
+    INT(struct cfg_mapping, max_failures, R_NONNEG, NO_SPAN),
+    { .name = "probe", .type = V_PROBE, .off = offsetof(struct cfg_mapping, probe),
+      .aux_off = NO_FIELD, .span = NO_SPAN },
+};
+
+static const struct map_schema mapping_schema = {
+    mapping_keys, sizeof mapping_keys / sizeof mapping_keys[0], close_mapping
+};
+
+static const struct key_def provider_keys[] = {
+    { .name = "name", .type = V_STR, .rule = R_NONEMPTY, .off = offsetof(struct cfg_provider, name),
+      .aux_off = NO_FIELD, .span = NO_SPAN, .check = check_name },
+    { .name = "base_url", .type = V_STR, .off = offsetof(struct cfg_provider, base_url),
+      .aux_off = offsetof(struct cfg_provider, base_url_raw), .span = NO_SPAN,
+      .check = check_base_url },
+    { .name = "api_key", .type = V_STR, .off = offsetof(struct cfg_provider, api_key),
+      .aux_off = offsetof(struct cfg_provider, api_key_raw), .span = NO_SPAN },
+    INT(struct cfg_provider, weight, R_NONNEG, NO_SPAN),
+    INT(struct cfg_provider, priority, R_ANY, NO_SPAN),
+    INT(struct cfg_provider, timeout, R_ANY, NO_SPAN),
+    STR(struct cfg_provider, ca_file, R_EMPTY_NULL),
+    { .name = "exclude_params", .type = V_STRLIST, .off = offsetof(struct cfg_provider, exclude_params),
+      .aux_off = offsetof(struct cfg_provider, n_exclude), .span = NO_SPAN },
+    { .name = "model_mappings", .type = V_LIST, .off = offsetof(struct cfg_provider, mappings),
+      .aux_off = offsetof(struct cfg_provider, n_mappings), .item_size = sizeof(struct cfg_mapping),
+      .item = &mapping_schema, .span = NO_SPAN },
+};
+
+static const struct map_schema provider_schema = {
+    provider_keys, sizeof provider_keys / sizeof provider_keys[0], close_provider
+};
+
+static const struct key_def top_keys[] = {
+    /* An empty client key would let "Bearer " through: refuse it. */
+    { .name = "api_keys", .type = V_STRLIST, .rule = R_NONEMPTY, .off = offsetof(struct config, api_keys),
+      .aux_off = offsetof(struct config, n_api_keys), .span = NO_SPAN },
+    STR(struct config, admin_key, R_ANY),
+    INT(struct config, max_retries, R_ANY, CFG_TOP_MAX_RETRIES),
+    INT(struct config, max_failures, R_ANY, CFG_TOP_MAX_FAILURES),
+    INT(struct config, recovery_interval, R_ANY, CFG_TOP_RECOVERY_INTERVAL),
+    INT(struct config, health_check_period, R_ANY, CFG_TOP_HEALTH_CHECK_PERIOD),
+    { .name = "providers", .type = V_LIST, .off = offsetof(struct config, providers),
+      .aux_off = offsetof(struct config, n_providers), .item_size = sizeof(struct cfg_provider),
+      .item = &provider_schema, .span = CFG_TOP_PROVIDERS },
+    STR(struct config, listen, R_EMPTY_NULL),
+    { .name = "max_body_bytes", .type = V_U64, .rule = R_POSITIVE,
+      .off = offsetof(struct config, max_body_bytes), .aux_off = NO_FIELD, .span = NO_SPAN },
+    INT(struct config, max_connections, R_POSITIVE, NO_SPAN),
+    STR(struct config, log_file, R_EMPTY_NULL),
+    INT(struct config, log_ring_lines, R_NONNEG, NO_SPAN),
+    INT(struct config, stream_idle_timeout, R_POSITIVE, NO_SPAN),
+    INT(struct config, max_cooldown, R_POSITIVE, NO_SPAN),
+    INT(struct config, probe_timeout, R_POSITIVE, NO_SPAN),
+    STR(struct config, ca_file, R_EMPTY_NULL),
+    STR(struct config, resolv_conf, R_EMPTY_NULL),
+    STR(struct config, hosts_file, R_EMPTY_NULL),
+};
+
+/* No close hook: the top-level defaults are applied once the stream has
+ * ended, because an empty file has no mapping to close (see finish()). */
+static const struct map_schema top_schema = {
+    top_keys, sizeof top_keys / sizeof top_keys[0], NULL
+};
+
+_Static_assert(sizeof top_keys / sizeof top_keys[0] <= MAX_SCHEMA_KEYS, "seen is a uint32_t");
+_Static_assert(sizeof provider_keys / sizeof provider_keys[0] <= MAX_SCHEMA_KEYS, "seen is a uint32_t");
+_Static_assert(sizeof mapping_keys / sizeof mapping_keys[0] <= MAX_SCHEMA_KEYS, "seen is a uint32_t");
+
+static const char *const probe_names[] = {
+    [CFG_PROBE_CHAT] = "chat",
+    [CFG_PROBE_EMBEDDINGS] = "embeddings",
+    [CFG_PROBE_MODELS] = "models",
+    [CFG_PROBE_NONE] = "none",
+};
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+
+static struct frame *top(struct parser *p)
+{
+    return p->depth ? &p->stack[p->depth - 1] : NULL;
+}
+
+static bool is_start(const yaml_event_t *ev)
+{
+    return ev->type == YAML_MAPPING_START_EVENT || ev->type == YAML_SEQUENCE_START_EVENT;
+}
+
+/* Plain "", "~" and "null" are YAML's null: the key counts as absent. */
+static bool is_null(const yaml_event_t *ev)
+{
+    if (ev->type != YAML_SCALAR_EVENT || ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *v = (const char *)ev->data.scalar.value;
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
+}
+
+static const char *node_kind(const yaml_event_t *ev)
+{
+    if (ev->type == YAML_MAPPING_START_EVENT)
+        return "a mapping";
+    if (ev->type == YAML_SEQUENCE_START_EVENT)
+        return "a sequence";
+    return is_null(ev) ? "null" : "a scalar";
+}
+
+static bool has_anchor(const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        return ev->data.scalar.anchor != NULL;
+    case YAML_SEQUENCE_START_EVENT:
+        return ev->data.sequence_start.anchor != NULL;
+    case YAML_MAPPING_START_EVENT:
+        return ev->data.mapping_start.anchor != NULL;
+    case YAML_ALIAS_EVENT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static struct frame *push(struct parser *p, const yaml_event_t *ev, enum frame_kind kind)
+{
+    if (p->depth == CFG_MAX_DEPTH) {
+        fail(p, &ev->start_mark, "nesting deeper than %d levels", CFG_MAX_DEPTH);
+        return NULL;
+    }
+    struct frame *f = &p->stack[p->depth++];
+    memset(f, 0, sizeof *f);
+    f->kind = kind;
+    f->start = ev->start_mark;
+    f->flow = ev->type == YAML_MAPPING_START_EVENT
+                  ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                  : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+    return f;
+}
+
+static int push_map(struct parser *p, const yaml_event_t *ev, const struct map_schema *s, void *obj)
+{
+    struct frame *f = push(p, ev, F_MAP);
+    if (!f)
+        return -1;
+    f->schema = s;
+    f->obj = obj;
+    return 0;
+}
+
+/* The value of the top frame's current key, or its current item, is
+ * complete. */
+static void value_done(struct parser *p)
+{
+    struct frame *f = top(p);
+    if (!f)
+        return;
+    if (f->kind == F_SEQ) {
+        f->index++;
+    } else if (f->kind == F_MAP) {
+        f->want_value = false;
+        f->skipping = false;
+        f->def = NULL;
+        if (p->depth == 1 && p->open_span != NO_SPAN) {
+            struct cfg_span *sp = &p->cfg->spans[p->open_span];
+            sp->end = byte_offset(p, p->last_end);
+            sp->present = true;
+            p->open_span = NO_SPAN;
+        }
+    }
+}
+
+/* The scalar's text, refused if it hides a NUL ("\0" in double quotes). */
+static int scalar_text(struct parser *p, const yaml_event_t *ev, char **raw)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    if (strlen(v) != ev->data.scalar.length)
+        return fail(p, &ev->start_mark, "contains a NUL character");
+    if (is_null(ev))
+        v = "";
+    if (!(*raw = strdup(v)))
+        return fail_oom(p, &ev->start_mark);
+    return 0;
+}
+
+static int check_int_rule(struct parser *p, const yaml_mark_t *m, enum val_rule rule, long long v)
+{
+    if (rule == R_NONNEG && v < 0)
+        return fail(p, m, "must not be negative");
+    if (rule == R_POSITIVE && v <= 0)
+        return fail(p, m, "must be greater than 0");
+    return 0;
+}
+
+static int num_error(struct parser *p, const yaml_mark_t *m, enum num_rc rc, const char *text)
+{
+    if (rc == NUM_RANGE)
+        return fail(p, m, "integer out of range: \"%s\"", text);
+    if (rc == NUM_NEGATIVE)
+        return fail(p, m, "must be greater than 0");
+    return fail(p, m, "expected an integer, got \"%s\"", text);
+}
+
+/* Convert an expanded scalar into its field.  `val` is consumed. */
+static int store_value(struct parser *p, const struct key_def *d, void *obj, const yaml_mark_t *m,
+                       char *val)
+{
+    int rc = 0;
+    if (d->type == V_INT) {
+        int v = 0;
+        enum num_rc n = parse_int(val, &v);
+        if (n != NUM_OK)
+            rc = num_error(p, m, n, val);
+        else if ((rc = check_int_rule(p, m, d->rule, v)) == 0)
+            memcpy(field(obj, d->off), &v, sizeof v);
+    } else if (d->type == V_U64) {
+        uint64_t v = 0;
+        enum num_rc n = parse_u64(val, &v);
+        if (n != NUM_OK)
+            rc = num_error(p, m, n, val);
+        else if (d->rule == R_POSITIVE && v == 0)
+            rc = fail(p, m, "must be greater than 0");
+        else
+            memcpy(field(obj, d->off), &v, sizeof v);
+    } else {
+        size_t n = sizeof probe_names / sizeof probe_names[0];
+        size_t i = 0;
+        while (i < n && strcmp(val, probe_names[i]) != 0)
+            i++;
+        if (i == n) {
+            rc = fail(p, m, "must be one of chat, embeddings, models, none (got \"%s\")", val);
+        } else {
+            enum cfg_probe probe = (enum cfg_probe)i;
+            memcpy(field(obj, d->off), &probe, sizeof probe);
+        }
+    }
+    free(val);
+    return rc;
+}
+
+/* A scalar value for a V_STR / V_INT / V_U64 / V_PROBE key. */
+static int on_scalar_value(struct parser *p, const struct key_def *d, void *obj, const yaml_event_t *ev)
+{
+    const yaml_mark_t *m = &ev->start_mark;
+    char *raw = NULL, *val = NULL;
+    if (scalar_text(p, ev, &raw) < 0)
+        return -1;
+    if (expand_env(p, m, raw, &val) < 0) {
+        free(raw);
+        return -1;
+    }
+    if (d->type != V_STR) {
+        free(raw);
+        /* "${RETRIES:-}" that comes out empty leaves the default. */
+        if (!*val) {
+            free(val);
+            return 0;
+        }
+        return store_value(p, d, obj, m, val);
+    }
+    if (!*val && d->rule == R_NONEMPTY) {
+        free(raw);
+        free(val);
+        return fail(p, m, "must not be empty");
+    }
+    if (!*val && d->rule == R_EMPTY_NULL) {
+        free(raw);
+        free(val);
+        return 0;
+    }
+    replace_str(obj, d->off, val);
+    if (d->aux_off != NO_FIELD && strcmp(raw, val) != 0) {
+        replace_str(obj, d->aux_off, raw);
+        raw = NULL;
+    }
+    free(raw);
+    return d->check ? d->check(p, obj, m) : 0;
+}
+
+static int on_key(struct parser *p, struct frame *f, const yaml_event_t *ev)
+{
+    if (ev->type != YAML_SCALAR_EVENT)
+        return fail(p, &ev->start_mark, "a mapping key must be a scalar, got %s", node_kind(ev));
+    const char *k = (const char *)ev->data.scalar.value;
+    size_t klen = ev->data.scalar.length;
+    const struct key_def *d = NULL;
+    for (size_t i = 0; i < f->schema->n_keys && !d; i++)
+        if (strlen(f->schema->keys[i].name) == klen && memcmp(f->schema->keys[i].name, k, klen) == 0)
+            d = &f->schema->keys[i];
+    copy_key(f->key, k, klen);
+    if (!d) {
+        warn_at(p, &ev->start_mark, "unknown key \"%s\"", f->key);
+        f->want_value = true;
+        f->skipping = true;
+        return 0;
+    }
+    f->want_value = true;
+    uint32_t bit = (uint32_t)1 << (d - f->schema->keys);
+    if (f->seen & bit)
+        return fail(p, &ev->start_mark, "duplicate key");
+    f->seen |= bit;
+    f->def = d;
+    if (d->span != NO_SPAN && p->depth == 1) {
+        struct cfg_span *sp = &p->cfg->spans[d->span];
+        sp->start = byte_offset(p, ev->start_mark.index);
+        sp->line = ev->start_mark.line + 1;
+        p->open_span = d->span;
+    }
+    return 0;
+}
+
+static int on_value(struct parser *p, struct frame *f, const yaml_event_t *ev)
+{
+    if (f->skipping) {
+        if (is_start(ev))
+            return push(p, ev, F_SKIP) ? 0 : -1;
+        value_done(p);
+        return 0;
+    }
+    const struct key_def *d = f->def;
+    void *obj = f->obj;
+    if (d->type == V_STRLIST || d->type == V_LIST) {
+        if (ev->type == YAML_SEQUENCE_START_EVENT) {
+            struct frame *seq = push(p, ev, F_SEQ);
+            if (!seq)
+                return -1;
+            seq->def = d;
+            seq->obj = obj;
+            return 0;
+        }
+        if (!is_null(ev))
+            return fail(p, &ev->start_mark, "expected a sequence, got %s", node_kind(ev));
+    } else if (ev->type != YAML_SCALAR_EVENT) {
+        return fail(p, &ev->start_mark, "expected %s, got %s",
+                    d->type == V_STR ? "a string" : d->type == V_PROBE ? "a scalar" : "an integer",
+                    node_kind(ev));
+    } else if (!is_null(ev) && on_scalar_value(p, d, obj, ev) < 0) {
+        return -1;
+    }
+    value_done(p);
+    return 0;
+}
+
+static int on_item(struct parser *p, struct frame *f, const yaml_event_t *ev)
+{
+    const struct key_def *d = f->def;
+    if (d->type == V_LIST) {
+        if (ev->type != YAML_MAPPING_START_EVENT)
+            return fail(p, &ev->start_mark, "expected a mapping, got %s", node_kind(ev));
+        void *item = list_push(f->obj, d, &f->cap);
+        if (!item)
+            return fail_oom(p, &ev->start_mark);
+        return push_map(p, ev, d->item, item);
+    }
+    if (ev->type != YAML_SCALAR_EVENT)
+        return fail(p, &ev->start_mark, "expected a string, got %s", node_kind(ev));
+    char *raw = NULL, *val = NULL;
+    if (scalar_text(p, ev, &raw) < 0)
+        return -1;
+    int rc = expand_env(p, &ev->start_mark, raw, &val);
+    free(raw);
+    if (rc < 0)
+        return -1;
+    if (!*val && d->rule == R_NONEMPTY) {
+        free(val);
+        return fail(p, &ev->start_mark, "must not be empty");
+    }
+    void *slot = list_push(f->obj, d, &f->cap);
+    if (!slot) {
+        free(val);
+        return fail_oom(p, &ev->start_mark);
+    }
+    memcpy(slot, &val, sizeof val);
+    value_done(p);
+    return 0;
+}
+
+static int on_node(struct parser *p, const yaml_event_t *ev)
+{
+    struct frame *f = top(p);
+    if (!f) {
+        if (ev->type == YAML_MAPPING_START_EVENT)
+            return push_map(p, ev, &top_schema, p->cfg);
+        if (is_null(ev))
+            return 0; /* "---" alone: an empty config */
+        return fail(p, &ev->start_mark, "the top-level document must be a mapping");
+    }
+    switch (f->kind) {
+    case F_SKIP:
+        return is_start(ev) ? (push(p, ev, F_SKIP) ? 0 : -1) : 0;
+    case F_SEQ:
+        return on_item(p, f, ev);
+    case F_MAP:
+        return f->want_value ? on_value(p, f, ev) : on_key(p, f, ev);
+    }
+    return 0;
+}
+
+static int on_end(struct parser *p, const yaml_event_t *ev)
+{
+    struct frame *f = top(p);
+    if (!f)
+        return 0;
+    /* A block collection ends where the next token starts, after blank
+     * lines and comments; its value really ended with its last scalar. */
+    if (f->flow)
+        p->last_end = ev->end_mark.index;
+    if (f->kind == F_MAP && f->schema->close && f->schema->close(p, f->obj, &f->start) < 0)
+        return -1;
+    p->depth--;
+    value_done(p);
+    return 0;
+}
+
+static int on_event(struct parser *p, const yaml_event_t *ev)
+{
+    if (has_anchor(ev))
+        return fail(p, &ev->start_mark, "anchors and aliases are not supported");
+    switch (ev->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        if (p->docs++ > 0)
+            return fail(p, &ev->start_mark, "only one YAML document is supported");
+        return 0;
+    case YAML_SCALAR_EVENT:
+        p->last_end = ev->end_mark.index;
+        return on_node(p, ev);
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        return on_node(p, ev);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        return on_end(p, ev);
+    default:
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading                                                             */
+
+static int syntax_error(struct parser *p, const yaml_parser_t *yp)
+{
+    if (yp->error == YAML_MEMORY_ERROR) {
+        snprintf(p->err->msg, sizeof p->err->msg, "%s: out of memory", p->name);
+        return -1;
+    }
+    yaml_mark_t m = yp->problem_mark;
+    if (yp->error == YAML_READER_ERROR)
+        m = mark_of_byte(p, yp->problem_offset);
+    snprintf(p->err->msg, sizeof p->err->msg, "%s:%zu:%zu: %s", p->name, m.line + 1, m.column + 1,
+             yp->problem ? yp->problem : "invalid YAML");
+    return -1;
+}
+
+/* Defaults that depend on the whole file, and the reference's rule that
+ * a value <= 0 means "use the default" for its four original keys. */
+static int finish(struct parser *p)
+{
+    struct config *c = p->cfg;
+    if (c->max_retries <= 0)
+        c->max_retries = DEFAULT_MAX_RETRIES;
+    if (c->max_failures <= 0)
+        c->max_failures = DEFAULT_MAX_FAILURES;
+    if (c->recovery_interval <= 0)
+        c->recovery_interval = DEFAULT_RECOVERY_INTERVAL;
+    if (c->health_check_period <= 0)
+        c->health_check_period = DEFAULT_HEALTH_CHECK_PERIOD;
+    if ((!c->resolv_conf && !(c->resolv_conf = strdup(DEFAULT_RESOLV_CONF))) ||
+        (!c->hosts_file && !(c->hosts_file = strdup(DEFAULT_HOSTS_FILE)))) {
+        snprintf(p->err->msg, sizeof p->err->msg, "%s: out of memory", p->name);
+        return -1;
+    }
+    return 0;
+}
+
+static struct config *config_new(const char *path)
+{
+    struct config *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->max_body_bytes = DEFAULT_MAX_BODY_BYTES;
+    c->max_connections = DEFAULT_MAX_CONNECTIONS;
+    c->log_ring_lines = DEFAULT_LOG_RING_LINES;
+    c->stream_idle_timeout = DEFAULT_STREAM_IDLE_TIMEOUT;
+    c->max_cooldown = DEFAULT_MAX_COOLDOWN;
+    c->probe_timeout = DEFAULT_PROBE_TIMEOUT;
+    if (!(c->path = strdup(path))) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int parse_events(struct parser *p)
+{
+    yaml_parser_t yp;
+    if (!yaml_parser_initialize(&yp)) {
+        snprintf(p->err->msg, sizeof p->err->msg, "%s: out of memory", p->name);
+        return -1;
+    }
+    yaml_parser_set_input_string(&yp, (const unsigned char *)p->text, p->len);
+    int rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&yp, &ev)) {
+            rc = syntax_error(p, &yp);
+            break;
+        }
+        bool end = ev.type == YAML_STREAM_END_EVENT;
+        rc = on_event(p, &ev);
+        yaml_event_delete(&ev);
+        if (rc < 0 || end)
+            break;
+    }
+    yaml_parser_delete(&yp);
+    return rc;
+}
+
+static int load(const char *text, size_t len, const char *name, const char *path,
+                struct config **out, struct cfg_error *err, cfg_warn_fn warn, void *warn_ctx)
+{
+    struct cfg_error scratch;
+    if (!err)
+        err = &scratch;
+    err->msg[0] = '\0';
+    *out = NULL;
+    if (len > CFG_MAX_FILE_BYTES) {
+        snprintf(err->msg, sizeof err->msg, "%s: file is larger than %u bytes", name,
+                 (unsigned)CFG_MAX_FILE_BYTES);
+        return -1;
+    }
+    /* libyaml would decode UTF-16, and then its character positions no
+     * longer map onto our bytes. */
+    if (len >= 2 && (((unsigned char)text[0] == 0xff && (unsigned char)text[1] == 0xfe) ||
+                     ((unsigned char)text[0] == 0xfe && (unsigned char)text[1] == 0xff))) {
+        snprintf(err->msg, sizeof err->msg, "%s:1:1: only UTF-8 is supported", name);
+        return -1;
+    }
+    struct parser p;
+    memset(&p, 0, sizeof p);
+    p.name = name;
+    p.text = text;
+    p.len = len;
+    /* libyaml skips a UTF-8 byte order mark before counting positions. */
+    if (len >= sizeof UTF8_BOM && memcmp(text, UTF8_BOM, sizeof UTF8_BOM) == 0)
+        p.bom = sizeof UTF8_BOM;
+    p.cur_byte = p.bom;
+    p.err = err;
+    p.warn = warn;
+    p.warn_ctx = warn_ctx;
+    p.open_span = NO_SPAN;
+    if (!(p.cfg = config_new(path))) {
+        snprintf(err->msg, sizeof err->msg, "%s: out of memory", name);
+        return -1;
+    }
+    int rc = parse_events(&p);
+    if (rc == 0)
+        rc = finish(&p);
+    free(p.name_slots);
+    free(p.name_lines);
+    if (rc < 0) {
+        config_free(p.cfg);
+        return -1;
+    }
+    *out = p.cfg;
+    return 0;
+}
+
+int config_load_mem(const char *text, size_t len, const char *name, struct config **out,
+                    struct cfg_error *err, cfg_warn_fn warn, void *warn_ctx)
+{
+    return load(text ? text : "", text ? len : 0, name ? name : MEMORY_NAME, MEMORY_NAME, out, err,
+                warn, warn_ctx);
+}
+
+/* Read at most CFG_MAX_FILE_BYTES + 1 bytes: enough to tell "too big"
+ * without trusting st_size (a FIFO or /proc file has none). */
+static int read_file(const char *path, struct buf *b, struct cfg_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err->msg, sizeof err->msg, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    while (buf_len(b) <= CFG_MAX_FILE_BYTES) {
+        if (buf_reserve(b, READ_CHUNK) < 0) {
+            snprintf(err->msg, sizeof err->msg, "%s: out of memory", path);
+            rc = -1;
+            break;
+        }
+        size_t n = fread(buf_tail(b), 1, READ_CHUNK, f);
+        buf_commit(b, n);
+        if (n < READ_CHUNK) {
+            if (ferror(f)) {
+                snprintf(err->msg, sizeof err->msg, "%s: cannot read: %s", path, strerror(errno));
+                rc = -1;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == 0 && buf_len(b) > CFG_MAX_FILE_BYTES) {
+        snprintf(err->msg, sizeof err->msg, "%s: file is larger than %u bytes", path,
+                 (unsigned)CFG_MAX_FILE_BYTES);
+        rc = -1;
+    }
+    return rc;
+}
+
+int config_load_file(const char *path, struct config **out, struct cfg_error *err,
+                     cfg_warn_fn warn, void *warn_ctx)
+{
+    struct cfg_error scratch;
+    if (!err)
+        err = &scratch;
+    *out = NULL;
+    struct buf b = BUF_INIT;
+    if (read_file(path, &b, err) < 0) {
+        buf_free(&b);
+        return -1;
+    }
+    int rc = load(buf_len(&b) ? buf_head(&b) : "", buf_len(&b), path, path, out, err, warn, warn_ctx);
+    buf_free(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Freeing                                                             */
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void provider_free(struct cfg_provider *prov)
+{
+    free(prov->name);
+    free(prov->base_url);
+    free(prov->base_url_raw);
+    free(prov->api_key);
+    free(prov->api_key_raw);
+    free(prov->ca_file);
+    free_strv(prov->exclude_params, prov->n_exclude);
+    for (size_t i = 0; i < prov->n_mappings; i++) {
+        free(prov->mappings[i].upstream);
+        free(prov->mappings[i].alias);
+    }
+    free(prov->mappings);
+    cfg_url_free(&prov->url);
+}
+
+void config_free(struct config *c)
+{
+    if (!c)
+        return;
+    free(c->path);
+    free_strv(c->api_keys, c->n_api_keys);
+    free(c->admin_key);
+    free(c->listen);
+    free(c->log_file);
+    free(c->ca_file);
+    free(c->resolv_conf);
+    free(c->hosts_file);
+    for (size_t i = 0; i < c->n_providers; i++)
+        provider_free(&c->providers[i]);
+    free(c->providers);
+    free(c);
+}

@@ -1,0 +1,92 @@
+/* health: the state the gateway keeps about its upstreams across requests
+ * and reloads.
+ *
+ * health_entry, keyed (provider name, upstream model): consecutive
+ * failures, healthy or not, 429 cooldown, probe schedule, last error.
+ * stat_entry, keyed (provider name, alias, upstream model): request
+ * counters, latency samples, the smooth-weighted-round-robin position.
+ *
+ * Entries live in tables owned by this module.  Every mapping of a live
+ * snapshot links its two entries (health_attach); a reload links the new
+ * snapshot's mappings to the entries that already exist, so their state
+ * survives, and an entry no live snapshot uses is freed. */
+#ifndef AUTOSWITCH_HEALTH_H
+#define AUTOSWITCH_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "metrics.h"
+
+struct snapshot;
+struct probe;
+
+#define HEALTH_ERROR_MAX 200   /* bytes of the last error message kept */
+
+struct health_entry {
+    struct health_entry *next;
+    char *provider;
+    char *upstream;
+    unsigned refs;
+    int max_failures;            /* threshold from the newest config */
+    bool healthy;
+    unsigned consecutive;        /* consecutive failures */
+    uint64_t changed_wall;       /* when healthy last changed (wall ms) */
+    uint64_t cooldown_until;     /* monotonic ms; 0 = not cooling down */
+    uint64_t cooldown_wall;      /* the same, wall clock, for display */
+    char last_error[HEALTH_ERROR_MAX];
+    uint64_t last_error_wall;
+    unsigned in_flight;
+    /* recovery probes */
+    struct loop_timer probe_timer;
+    uint64_t probe_gap_ms;       /* current gap; doubles up to health_check_period */
+    uint64_t next_probe_wall;    /* 0 = none scheduled */
+    struct probe *probe;         /* the running probe, or NULL */
+    unsigned probes;             /* probes run since it went unhealthy */
+};
+
+struct stat_entry {
+    struct stat_entry *next;
+    char *provider;
+    char *alias;
+    char *upstream;
+    unsigned refs;
+    int64_t swrr_current;        /* smooth weighted round robin state */
+    uint64_t total;              /* attempts that ended (success or failure) */
+    uint64_t success;
+    uint64_t failures;
+    uint64_t by_class[6];        /* [0] no HTTP answer, [1..5] 1xx..5xx */
+    uint64_t failovers;          /* failed attempts followed by another */
+    uint64_t bytes_out;
+    struct metrics_hist latency; /* whole attempt, ms */
+    struct metrics_hist ttft;    /* streams: first content byte, ms */
+    struct metrics_window lat_recent;
+    struct metrics_window ttft_recent;
+};
+
+int health_attach(struct snapshot *s);
+void health_detach(struct snapshot *s);
+void health_free_all(void);
+
+/* Usable for a new attempt: healthy and not cooling down. */
+bool health_usable(const struct health_entry *h);
+bool health_cooling(const struct health_entry *h);
+
+/* Outcomes of attempts.  Failures and successes update both entries. */
+void health_success(struct health_entry *h, struct stat_entry *st, int status,
+                    uint64_t latency_ms, int64_t ttft_ms);
+/* counts: whether it counts against health (false: client-side 4xx). */
+void health_failure(struct health_entry *h, struct stat_entry *st, int status, bool counts,
+                    const char *reason);
+/* A 429: cool down for ms (already capped), not a hard failure. */
+void health_cooldown(struct health_entry *h, struct stat_entry *st, uint64_t ms, const char *reason);
+/* A probe said the model works again. */
+void health_recovered(struct health_entry *h, const char *how);
+
+/* Iterate all live entries (for metrics). */
+struct health_entry *health_entries(void);
+struct stat_entry *stat_entries(void);
+
+#endif

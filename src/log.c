@@ -1,0 +1,264 @@
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ring_line {
+    uint64_t seq;
+    char *text;   /* NUL-terminated, no newline */
+    size_t len;
+};
+
+static struct {
+    struct ring_line *ring;
+    size_t cap;       /* slots */
+    size_t count;     /* lines held */
+    size_t head;      /* slot of the oldest line */
+    uint64_t seq;
+    enum log_level min;
+    int to_stdout;
+    int fd;           /* log file, or -1 */
+    char *path;
+    uint64_t file_bytes;
+    time_t tsec;      /* second for which tstamp is valid */
+    char tstamp[24];  /* "YYYY-MM-DD HH:MM:SS" */
+} G = { .fd = -1, .to_stdout = 1, .min = LOG_INFO };
+
+static const char *level_name[] = { "DEBUG", "INFO", "WARN", "ERROR" };
+
+void log_init(void)
+{
+    tzset();
+}
+
+void log_set_level(enum log_level min)
+{
+    G.min = min;
+}
+
+void log_set_stdout(int on)
+{
+    G.to_stdout = on;
+}
+
+static void ring_drop_oldest(void)
+{
+    struct ring_line *l = &G.ring[G.head];
+    free(l->text);
+    l->text = NULL;
+    G.head = (G.head + 1) % G.cap;
+    G.count--;
+}
+
+static int ring_resize(size_t lines)
+{
+    if (lines == G.cap)
+        return 0;
+    struct ring_line *r = calloc(lines ? lines : 1, sizeof *r);
+    if (!r)
+        return -1;
+    while (G.count > lines)
+        ring_drop_oldest();
+    for (size_t i = 0; i < G.count; i++)
+        r[i] = G.ring[(G.head + i) % G.cap];
+    free(G.ring);
+    G.ring = r;
+    G.cap = lines;
+    G.head = 0;
+    return 0;
+}
+
+static void file_close(void)
+{
+    if (G.fd >= 0)
+        close(G.fd);
+    G.fd = -1;
+}
+
+static int file_open(void)
+{
+    int fd = open(G.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    G.file_bytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    G.fd = fd;
+    return 0;
+}
+
+int log_configure(size_t ring_lines, const char *file)
+{
+    if (ring_resize(ring_lines) < 0)
+        return -1;
+    if (file && *file && G.path && strcmp(file, G.path) == 0 && G.fd >= 0)
+        return 0;
+    file_close();
+    free(G.path);
+    G.path = NULL;
+    if (!file || !*file)
+        return 0;
+    G.path = strdup(file);
+    if (!G.path)
+        return -1;
+    return file_open();
+}
+
+void log_shutdown(void)
+{
+    while (G.count)
+        ring_drop_oldest();
+    free(G.ring);
+    G.ring = NULL;
+    G.cap = 0;
+    file_close();
+    free(G.path);
+    G.path = NULL;
+}
+
+/* Rename file -> file.1 -> ... -> file.N and start a new file. */
+static void file_rotate(void)
+{
+    size_t n = strlen(G.path) + 8;
+    char *from = malloc(n), *to = malloc(n);
+    if (from && to) {
+        for (int i = LOG_FILE_KEEP - 1; i >= 1; i--) {
+            snprintf(from, n, "%s.%d", G.path, i);
+            snprintf(to, n, "%s.%d", G.path, i + 1);
+            rename(from, to);
+        }
+        snprintf(to, n, "%s.1", G.path);
+        rename(G.path, to);
+    }
+    free(from);
+    free(to);
+    file_close();
+    file_open();
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;  /* a log sink that fails must not take the server down */
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static size_t format_time(char *out, size_t cap)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    if (tv.tv_sec != G.tsec || !G.tstamp[0]) {
+        struct tm tm;
+        time_t t = tv.tv_sec;
+        localtime_r(&t, &tm);
+        strftime(G.tstamp, sizeof G.tstamp, "%Y-%m-%d %H:%M:%S", &tm);
+        G.tsec = tv.tv_sec;
+    }
+    int n = snprintf(out, cap, "%s.%03d", G.tstamp, (int)(tv.tv_usec / 1000));
+    return n > 0 ? (size_t)n : 0;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    if (lvl < G.min)
+        return;
+    char msg[LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int mn = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (mn < 0)
+        return;
+    size_t mlen = (size_t)mn < sizeof msg ? (size_t)mn : sizeof msg - 1;
+
+    /* Head + escaped message + newline; escaping can at most quadruple. */
+    char line[64 + LOG_LINE_MAX * 4 + 2];
+    size_t n = format_time(line, 40);
+    n += (size_t)snprintf(line + n, 16, " %s ", level_name[lvl]);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < mlen; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c < 0x20 || c == 0x7f) {
+            line[n++] = '\\';
+            line[n++] = 'x';
+            line[n++] = hex[c >> 4];
+            line[n++] = hex[c & 15];
+        } else {
+            line[n++] = (char)c;
+        }
+    }
+    line[n] = '\n';
+
+    if (G.to_stdout)
+        write_all(STDOUT_FILENO, line, n + 1);
+    if (G.fd >= 0) {
+        if (G.file_bytes + n + 1 > LOG_FILE_MAX_BYTES)
+            file_rotate();
+        if (G.fd >= 0) {
+            write_all(G.fd, line, n + 1);
+            G.file_bytes += n + 1;
+        }
+    }
+
+    G.seq++;
+    if (G.cap == 0)
+        return;
+    if (G.count == G.cap)
+        ring_drop_oldest();
+    char *text = malloc(n + 1);
+    if (!text)
+        return;
+    memcpy(text, line, n);
+    text[n] = '\0';
+    size_t slot = (G.head + G.count) % G.cap;
+    G.ring[slot] = (struct ring_line){ G.seq, text, n };
+    G.count++;
+}
+
+uint64_t log_last_seq(void)
+{
+    return G.seq;
+}
+
+void log_ring_each(uint64_t since, size_t max, log_line_fn fn, void *ctx)
+{
+    /* Lines are in seq order; skip to the first newer than `since`, then
+     * keep only the newest `max` of those. */
+    size_t first = 0;
+    while (first < G.count && G.ring[(G.head + first) % G.cap].seq <= since)
+        first++;
+    size_t avail = G.count - first;
+    if (avail > max)
+        first += avail - max;
+    for (size_t i = first; i < G.count; i++) {
+        struct ring_line *l = &G.ring[(G.head + i) % G.cap];
+        fn(ctx, l->seq, l->text, l->len);
+    }
+}
+
+int log_clear(void)
+{
+    while (G.count)
+        ring_drop_oldest();
+    G.head = 0;
+    if (G.fd >= 0) {
+        if (ftruncate(G.fd, 0) < 0)
+            return -1;
+        G.file_bytes = 0;
+    }
+    return 0;
+}

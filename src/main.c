@@ -1,0 +1,193 @@
+/* autoswitch: an OpenAI-compatible gateway with failover.  See README.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "config.h"
+#include "health.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "server.h"
+#include "snapshot.h"
+#include "util.h"
+
+#define DEFAULT_CONFIG "conf/openai_proxy.yaml"
+#define DEFAULT_PORT 3000
+
+static int sig_pipe[2] = { -1, -1 };
+static int shutting_down;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t r = write(sig_pipe[1], &b, 1);
+    (void)r;   /* a full pipe already holds a pending wake-up */
+    errno = saved;
+}
+
+static void drained(void)
+{
+    log_info("shutdown complete");
+    loop_stop();
+}
+
+static void on_signal_pipe(void *ctx, int revents)
+{
+    (void)ctx;
+    (void)revents;
+    unsigned char sigs[32];
+    ssize_t n = read(sig_pipe[0], sigs, sizeof sigs);
+    for (ssize_t i = 0; i < n; i++) {
+        if (sigs[i] == SIGHUP) {
+            app_reload("SIGHUP", NULL, 0);
+        } else if (sigs[i] == SIGTERM || sigs[i] == SIGINT) {
+            if (shutting_down++) {
+                log_warn("second signal: closing every connection now");
+                server_close_all();
+                loop_stop();
+                return;
+            }
+            log_info("shutting down: finishing running requests (up to %ds)", SRV_DRAIN_TIMEOUT_MS / 1000);
+            server_drain(drained);
+        }
+    }
+}
+
+static int setup_signals(void)
+{
+    if (pipe(sig_pipe) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(sig_pipe[i], F_SETFL, fcntl(sig_pipe[i], F_GETFL) | O_NONBLOCK);
+        fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return loop_add(sig_pipe[0], POLLIN, on_signal_pipe, NULL);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: autoswitch [-c FILE] [-p PORT] [--check-config] [--version] [--help]\n"
+            "\n"
+            "  -c, --config FILE   config file (default " DEFAULT_CONFIG ")\n"
+            "  -p, --port PORT     listen port (default $PORT, else %d)\n"
+            "      --check-config  validate the config file, print the result, exit 0 or 1\n"
+            "  -V, --version       print the version\n"
+            "  -h, --help          this text\n"
+            "\n"
+            "Signals: SIGHUP reloads the config; SIGTERM finishes running requests and exits.\n",
+            DEFAULT_PORT);
+}
+
+static int parse_port(const char *s)
+{
+    long long v;
+    if (!s || parse_int(s, strlen(s), 1, 65535, &v) < 0)
+        return -1;
+    return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_file = DEFAULT_CONFIG;
+    const char *port_arg = NULL;
+    int check_only = 0;
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "port", required_argument, NULL, 'p' },
+        { "check-config", no_argument, NULL, 'C' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:p:Vh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': config_file = optarg; break;
+        case 'p': port_arg = optarg; break;
+        case 'C': check_only = 1; break;
+        case 'V': printf("autoswitch %s\n", AUTOSWITCH_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "autoswitch: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    log_init();
+    struct config *cfg = NULL;
+    struct cfg_error err;
+    if (config_load_file(config_file, &cfg, &err, app_log_warning, NULL) < 0) {
+        fprintf(stderr, "autoswitch: %s\n", err.msg);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: OK (%zu providers)\n", config_file, cfg->n_providers);
+        config_free(cfg);
+        return 0;
+    }
+
+    int port = DEFAULT_PORT;
+    const char *port_src = port_arg ? port_arg : getenv("PORT");
+    if (port_src && *port_src && (port = parse_port(port_src)) < 0) {
+        fprintf(stderr, "autoswitch: invalid port '%s'\n", port_src);
+        config_free(cfg);
+        return 2;
+    }
+
+    loop_init();
+    metrics.start_wall_ms = wall_ms();
+    app_set_config_path(config_file);
+    struct snapshot *snap = snapshot_new(cfg);
+    if (!snap) {
+        fprintf(stderr, "autoswitch: out of memory\n");
+        return 1;
+    }
+    snapshot_install(snap);
+    app_apply_settings(snap->cfg);
+    if (setup_signals() < 0) {
+        log_error("signal setup failed: %s", strerror(errno));
+        return 1;
+    }
+    if (server_listen(snap->cfg->listen, port) < 0)
+        return 1;
+    if (snap->cfg->n_api_keys == 0)
+        log_warn("api_keys is empty: /v1 is open to anyone who can reach port %d", server_port());
+    log_info("autoswitch %s listening on %s port %d (%zu providers, %zu aliases, config %s)",
+             AUTOSWITCH_VERSION, snap->cfg->listen ? snap->cfg->listen : "*", server_port(),
+             snap->cfg->n_providers, snap->n_aliases, config_file);
+
+    loop_run();
+
+    server_close_all();
+    snapshot_release_current();
+    health_free_all();
+    loop_run_once(0);   /* run deferred frees */
+    app_set_config_path(NULL);
+    loop_free();
+    close(sig_pipe[0]);
+    close(sig_pipe[1]);
+    log_shutdown();
+    return 0;
+}

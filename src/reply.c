@@ -1,0 +1,56 @@
+#include "reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+
+void reply_error_json(struct buf *out, const char *message, const char *type, const char *code)
+{
+    buf_append_str(out, "{\"error\":{\"message\":");
+    json_append_str(out, message, strlen(message));
+    buf_append_str(out, ",\"type\":");
+    json_append_str(out, type, strlen(type));
+    buf_append_str(out, ",\"param\":null,\"code\":");
+    if (code)
+        json_append_str(out, code, strlen(code));
+    else
+        buf_append_str(out, "null");
+    buf_append_str(out, "}}");
+}
+
+void reply_error(struct conn *c, int status, const char *type, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct buf b = BUF_INIT;
+    reply_error_json(&b, msg, type, code);
+    buf_append(&b, "\n", 1);
+    conn_respond(c, status, "application/json", NULL, buf_head(&b), buf_len(&b));
+    buf_free(&b);
+}
+
+void reply_json(struct conn *c, int status, const struct buf *body, const char *extra_headers)
+{
+    conn_respond(c, status, "application/json", extra_headers, buf_head(body), buf_len(body));
+}
+
+void reply_envelope(struct conn *c, int status, const char *message, const struct buf *data_json,
+                    const char *extra_headers)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "{\"code\":%d,\"message\":", status);
+    json_append_str(&b, message, strlen(message));
+    buf_append_str(&b, ",\"data\":");
+    if (data_json && buf_len(data_json))
+        buf_append(&b, buf_head(data_json), buf_len(data_json));
+    else
+        buf_append_str(&b, "[]");
+    buf_append_str(&b, "}\n");
+    conn_respond(c, status, "application/json", extra_headers, buf_head(&b), buf_len(&b));
+    buf_free(&b);
+}

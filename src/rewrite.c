@@ -1,0 +1,74 @@
+#include "rewrite.h"
+
+#include <string.h>
+
+static bool excluded(const char *s, struct json_val key, char *const *exclude, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (json_str_eq(s, key, exclude[i], strlen(exclude[i])))
+            return true;
+    return false;
+}
+
+static bool is_placeholder(const char *s, struct json_val v)
+{
+    static const char undefined[] = "[undefined]";
+    return v.type == JSON_NULL || (v.type == JSON_STRING && json_str_eq(s, v, undefined, sizeof undefined - 1));
+}
+
+int rewrite_request(const char *body, struct json_val root, const char *model, char *const *exclude,
+                    size_t n_exclude, struct buf *out)
+{
+    /* Members are copied with the separator that preceded them in the
+     * original, so a removed member takes its own comma with it.  The
+     * first kept member follows the opening brace's whitespace. */
+    struct json_iter it;
+    struct json_val key, val;
+    size_t prev_end = 0;      /* end of the previous member's value */
+    bool any_kept = false, first = true;
+    int r = 0;
+    json_iter_init(&it, body, root);
+    while (json_iter_member(&it, &key, &val) == 1) {
+        if (first) {
+            r |= buf_append(out, body + root.start, key.start - root.start);
+            first = false;
+        }
+        bool is_model = json_str_eq(body, key, "model", 5);
+        bool drop = !is_model && (excluded(body, key, exclude, n_exclude) || is_placeholder(body, val));
+        if (!drop) {
+            if (any_kept)
+                r |= buf_append(out, body + prev_end, key.start - prev_end);
+            if (is_model) {
+                r |= buf_append(out, body + key.start, val.start - key.start);
+                r |= json_append_str(out, model, strlen(model));
+            } else {
+                r |= buf_append(out, body + key.start, val.end - key.start);
+            }
+            any_kept = true;
+        }
+        prev_end = val.end;
+    }
+    if (first)   /* empty object */
+        return buf_append(out, body + root.start, root.end - root.start);
+    return r | buf_append(out, body + prev_end, root.end - prev_end);
+}
+
+int rewrite_model(const char *text, size_t n, const char *alias, struct buf *out)
+{
+    struct json_val root, v;
+    struct json_error err;
+    /* Cheap test first: most bodies have an object at the top. */
+    size_t i = 0;
+    while (i < n && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t'))
+        i++;
+    if (i == n || text[i] != '{')
+        return 0;
+    if (json_parse(text, n, &root, &err) < 0 || root.type != JSON_OBJECT)
+        return 0;
+    if (!json_get(text, root, "model", &v) || v.type != JSON_STRING)
+        return 0;
+    int r = buf_append(out, text, v.start);
+    r |= json_append_str(out, alias, strlen(alias));
+    r |= buf_append(out, text + v.end, n - v.end);
+    return r < 0 ? -1 : 1;
+}

@@ -1,0 +1,98 @@
+/* server: the listening socket and accepted client connections.
+ *
+ * A connection reads into its input buffer, parses one request at a time
+ * (pipelined requests wait in the buffer and are answered in order), reads
+ * the body (Content-Length or chunked, 100-continue), then hands the
+ * complete request to the router.  The handler answers at once with
+ * conn_respond(), or later (the proxy) with conn_begin() / conn_body() /
+ * conn_end().  Limits and their answers:
+ *   head > HP_MAX_HEAD_BYTES or too many fields  -> 431, close
+ *   body > max_body_bytes                        -> 413, close
+ *   malformed head or smuggling-prone framing    -> 400, close
+ *   head not complete within SRV_HEAD_TIMEOUT_MS -> 408, close
+ *   idle keep-alive past SRV_IDLE_TIMEOUT_MS     -> close
+ *   more than max_connections                    -> 503, close
+ * One access log line per request. */
+#ifndef AUTOSWITCH_SERVER_H
+#define AUTOSWITCH_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http_parse.h"
+#include "loop.h"
+
+#define SRV_HEAD_TIMEOUT_MS 10000     /* slowloris: whole head within this */
+#define SRV_IDLE_TIMEOUT_MS 60000     /* keep-alive connection with no request */
+#define SRV_BODY_TIMEOUT_MS 60000     /* no body bytes for this long -> 408 */
+#define SRV_SEND_TIMEOUT_MS 60000     /* client reads nothing for this long -> close */
+#define SRV_DRAIN_TIMEOUT_MS 30000    /* SIGTERM: finish requests within this */
+#define SRV_READ_CHUNK 16384          /* bytes per read() */
+#define SRV_PIPELINE_MAX 65536        /* unparsed input held while a request runs */
+#define SRV_OUT_HIGH 65536            /* above: producers pause (backpressure) */
+#define SRV_OUT_LOW 16384             /* below again: producers resume */
+
+struct conn;
+
+/* A handler that answers later registers these on the connection. */
+struct conn_hooks {
+    void (*drained)(void *ctx);   /* output fell below SRV_OUT_LOW */
+    void (*aborted)(void *ctx);   /* the client went away; conn is dying */
+    void *ctx;
+};
+
+/* One parsed request.  Views point into `head`, which the request owns. */
+struct request {
+    struct buf head;
+    struct hp_request hp;
+    struct hp_framing framing;
+    struct buf body;
+    const char *path;             /* target up to '?' */
+    size_t path_len;
+    const char *query;            /* after '?', or NULL */
+    size_t query_len;
+    bool is_head;                 /* HEAD: answer without a body */
+    uint64_t start_ms;
+    /* filled while answering, for the access log */
+    int status;
+    uint64_t bytes_out;
+    struct buf note;              /* extra access-log text from the handler */
+};
+
+/* Start listening on addr (NULL: all IPv4 and IPv6) and port.  0 or -1
+ * (errors logged). */
+int server_listen(const char *addr, int port);
+int server_port(void);
+void server_set_limits(uint64_t max_body_bytes, int max_connections);
+/* Stop accepting, close idle connections, let running requests finish
+ * (up to SRV_DRAIN_TIMEOUT_MS), then call done(). */
+void server_drain(void (*done)(void));
+void server_close_all(void);
+size_t server_conn_count(void);
+
+/* The request being answered on c. */
+struct request *conn_request(struct conn *c);
+/* Client address as text ("127.0.0.1", "::1"). */
+const char *conn_peer(const struct conn *c);
+bool conn_http10(const struct conn *c);
+
+/* A complete response in one call.  extra_headers: preformatted
+ * "Name: value\r\n" lines or NULL. */
+void conn_respond(struct conn *c, int status, const char *content_type,
+                  const char *extra_headers, const void *body, size_t len);
+
+/* A response produced over time.  content_length < 0: length unknown, sent
+ * chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 ones. */
+void conn_begin(struct conn *c, int status, const char *content_type,
+                const char *extra_headers, int64_t content_length);
+void conn_body(struct conn *c, const void *p, size_t n);
+void conn_end(struct conn *c);
+/* Bytes queued but not yet written to the client. */
+size_t conn_pending(const struct conn *c);
+void conn_set_hooks(struct conn *c, const struct conn_hooks *h);
+/* Close after this response even if keep-alive was possible. */
+void conn_close_after(struct conn *c);
+
+#endif

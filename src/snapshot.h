@@ -1,0 +1,48 @@
+/* snapshot: one loaded config plus the indexes derived from it.
+ *
+ * Immutable and reference-counted: a request pins the snapshot it started
+ * with, so a reload never changes the rules under a request in flight.
+ * The "current" snapshot is the one new requests get. */
+#ifndef AUTOSWITCH_SNAPSHOT_H
+#define AUTOSWITCH_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* One (provider, mapping) that can serve an alias. */
+struct candidate {
+    const struct cfg_provider *prov;
+    const struct cfg_mapping *map;
+    int priority;   /* provider.priority + mapping.priority: lower first */
+    int weight;     /* provider.weight * mapping.weight */
+};
+
+struct alias_entry {
+    const char *name;           /* points into the config */
+    struct candidate *cands;    /* in config order */
+    size_t n;
+};
+
+struct snapshot {
+    unsigned refs;
+    struct config *cfg;
+    struct alias_entry *aliases;   /* sorted by name, unique */
+    size_t n_aliases;
+};
+
+/* Build a snapshot that owns cfg (freed with it).  NULL when out of memory
+ * (cfg is then freed too). */
+struct snapshot *snapshot_new(struct config *cfg);
+struct snapshot *snapshot_ref(struct snapshot *s);
+void snapshot_unref(struct snapshot *s);
+const struct alias_entry *snapshot_alias(const struct snapshot *s, const char *name, size_t len);
+
+/* The current snapshot (borrowed: take a ref to keep it across callbacks). */
+struct snapshot *snapshot_current(void);
+/* Make s current; the previous one is released when its last user ends. */
+void snapshot_install(struct snapshot *s);
+void snapshot_release_current(void);
+
+#endif

@@ -1,0 +1,157 @@
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <time.h>
+
+bool ct_equal(const char *given, size_t given_len, const char *secret, size_t secret_len)
+{
+    if (secret_len == 0)
+        return given_len == 0;
+    /* Walk the whole secret whatever the input, and fold the length
+     * difference in, so timing says nothing about the prefix matched. */
+    unsigned char diff = (unsigned char)(given_len != secret_len);
+    for (size_t i = 0; i < secret_len; i++) {
+        unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+        diff |= (unsigned char)(g ^ (unsigned char)secret[i]);
+    }
+    return diff == 0;
+}
+
+bool mem_ieq(const char *s, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    return n == l && strncasecmp(s, lit, n) == 0;
+}
+
+bool mem_eq(const char *s, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    return n == l && memcmp(s, lit, n) == 0;
+}
+
+bool mem_starts(const char *s, size_t n, const char *prefix)
+{
+    size_t l = strlen(prefix);
+    return n >= l && memcmp(s, prefix, l) == 0;
+}
+
+int random_bytes(void *p, size_t n)
+{
+    unsigned char *b = p;
+    while (n > 0) {
+        ssize_t r = getrandom(b, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        b += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+void random_hex(char *out, size_t nbytes)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[64];
+    if (nbytes > sizeof raw)
+        nbytes = sizeof raw;
+    if (random_bytes(raw, nbytes) < 0) {
+        /* getrandom cannot fail on Linux >= 3.17 with a valid buffer;
+         * fall back to the clock rather than print nothing. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < nbytes; i++)
+            raw[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 8 * 8)) ^ (unsigned char)i;
+    }
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+}
+
+int parse_int(const char *s, size_t n, long long min, long long max, long long *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    if (i == n)
+        return -1;
+    unsigned long long v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        if (v > (1ull << 62))
+            return -1;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v > (1ull << 62))
+        return -1;
+    long long x = neg ? -(long long)v : (long long)v;
+    if (x < min || x > max)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+uint64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+static int month_index(const char *m)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++)
+        if (strncmp(months + 3 * i, m, 3) == 0)
+            return i;
+    return -1;
+}
+
+int parse_http_date(const char *s, size_t n, time_t *out)
+{
+    char tmp[64], mon[4];
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    int day, year, hh, mm, ss;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+    if (sscanf(tmp, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &day, mon, &year, &hh, &mm, &ss) == 6) {
+        /* fall through to the common part */
+    } else if (sscanf(tmp, "%*[A-Za-z], %2d-%3s-%2d %2d:%2d:%2d GMT", &day, mon, &year, &hh, &mm, &ss) == 6) {
+        /* RFC 850: two-digit year; RFC 9110 says pick the nearest
+         * century that is not more than 50 years in the future. */
+        year += year < 70 ? 2000 : 1900;
+    } else if (sscanf(tmp, "%*3s %3s %2d %2d:%2d:%2d %4d", mon, &day, &hh, &mm, &ss, &year) == 6) {
+        /* asctime: Sun Nov  6 08:49:37 1994 */
+    } else {
+        return -1;
+    }
+    mon[3] = '\0';
+    int m = month_index(mon);
+    if (m < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970)
+        return -1;
+    tm.tm_year = year - 1900;
+    tm.tm_mon = m;
+    tm.tm_mday = day;
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *out = t;
+    return 0;
+}

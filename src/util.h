@@ -1,0 +1,40 @@
+/* util: small helpers shared by several modules. */
+#ifndef AUTOSWITCH_UTIL_H
+#define AUTOSWITCH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <strings.h>
+#include <time.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Compare a secret in time that depends only on the length of `secret`,
+ * not on where the first difference is. */
+bool ct_equal(const char *given, size_t given_len, const char *secret, size_t secret_len);
+
+/* Case-insensitive equality of s[0, n) with the C string lit. */
+bool mem_ieq(const char *s, size_t n, const char *lit);
+/* Whether s[0, n) equals the C string lit. */
+bool mem_eq(const char *s, size_t n, const char *lit);
+/* Whether s[0, n) starts with the C string prefix. */
+bool mem_starts(const char *s, size_t n, const char *prefix);
+
+/* Random bytes from the kernel (getrandom); 0 or -1. */
+int random_bytes(void *p, size_t n);
+/* Lower-case hex of n random bytes into out (2n + 1 bytes). */
+void random_hex(char *out, size_t nbytes);
+
+/* Parse a decimal integer in [min, max] from s[0, n). 0 or -1. */
+int parse_int(const char *s, size_t n, long long min, long long max, long long *out);
+
+/* Parse an HTTP-date (RFC 9110 5.6.7: IMF-fixdate, and the obsolete
+ * RFC 850 and asctime forms).  0 and *out (UTC), or -1. */
+int parse_http_date(const char *s, size_t n, time_t *out);
+
+/* Wall-clock milliseconds since the epoch (for stats shown to people;
+ * every timeout uses loop_now()). */
+uint64_t wall_ms(void);
+
+#endif
