@@ -133,3 +133,11 @@ char *buf_steal_str(struct buf *b)
     }
     return s;
 }
+
+const char *buf_cstr(struct buf *b)
+{
+    if (buf_reserve(b, 1) < 0)
+        return "";
+    b->data[b->end] = '\0';
+    return b->data + b->start;
+}

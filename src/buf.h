@@ -43,6 +43,9 @@ void buf_clear(struct buf *b);
  * idle connections should not sit on the peak of their traffic. */
 void buf_trim(struct buf *b, size_t keep);
 void buf_free(struct buf *b);
+/* The contents as a C string: a NUL is kept after the last byte (not
+ * counted in the length).  "" when out of memory. */
+const char *buf_cstr(struct buf *b);
 /* Take the contents as a NUL-terminated heap string; the buf is left empty. */
 char *buf_steal_str(struct buf *b);
 

@@ -203,7 +203,7 @@ static void respond_exhausted(struct proxy *p)
     snprintf(msg, sizeof msg, "all providers failed: %s", p->last_err);
     reply_error_json(&b, msg, "upstream_error", NULL);
     buf_append(&b, "\n", 1);
-    conn_respond(p->client, 502, "application/json", buf_head(&h), buf_head(&b), buf_len(&b));
+    conn_respond(p->client, 502, "application/json", buf_cstr(&h), buf_head(&b), buf_len(&b));
     buf_free(&h);
     buf_free(&b);
 }
@@ -218,7 +218,7 @@ static void deliver_buffered(struct proxy *p)
     log_note(p, true);
     metrics.bytes_out += buf_len(body);
     p->cur->map->stat->bytes_out += buf_len(body);
-    conn_respond(p->client, p->status, p->ctype[0] ? p->ctype : "application/json", buf_head(&h),
+    conn_respond(p->client, p->status, p->ctype[0] ? p->ctype : "application/json", buf_cstr(&h),
                  buf_head(body), buf_len(body));
     buf_free(&out);
     buf_free(&h);
@@ -251,7 +251,7 @@ static void commit_stream(struct proxy *p)
     buf_append_str(&h, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     our_headers(p, &h);
     log_note(p, true);
-    conn_begin(p->client, 200, p->ctype[0] ? p->ctype : "text/event-stream", buf_head(&h), -1);
+    conn_begin(p->client, 200, p->ctype[0] ? p->ctype : "text/event-stream", buf_cstr(&h), -1);
     buf_free(&h);
     if (!p->client)
         return;
@@ -287,6 +287,16 @@ static int on_sse_line(void *ctx, const char *text, size_t len, const char *eol,
     buf_append(&p->chunk, eol, eol_len);
     if (!data)
         return 0;
+    if (p->committed) {
+        /* Past the read-ahead only [DONE] and errors matter, and most
+         * events are neither: avoid parsing each one a second time. */
+        if (mem_eq(data, plen, "[DONE]")) {
+            p->saw_done = true;
+            return 0;
+        }
+        if (!mem_find(data, plen, "\"error\"", 7))
+            return 0;
+    }
     char msg[sizeof p->stream_err];
     switch (sse_classify(text, len, msg, sizeof msg)) {
     case SSE_DONE:

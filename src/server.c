@@ -212,8 +212,11 @@ void conn_body(struct conn *c, const void *p, size_t n)
     }
     c->req.bytes_out += n;
     conn_flush(c);
-    if (c->state != ST_CLOSED && buf_len(&c->out) > SRV_OUT_HIGH)
+    if (c->state == ST_CLOSED)
+        return;
+    if (buf_len(&c->out) > SRV_OUT_HIGH)
         c->out_paused = true;
+    conn_update(c);   /* arm POLLOUT if the kernel took less than all */
 }
 
 void conn_end(struct conn *c)
@@ -409,6 +412,11 @@ static void read_body(struct conn *c)
             }
         }
         buf_consume(&c->in, used);
+        /* Refuse an announced chunk that cannot fit, before reading it. */
+        if (buf_len(&r->body) + c->chunked.remaining > S.max_body) {
+            conn_reject(c, 413, "request body too large");
+            return;
+        }
         if (res == HP_CHUNK_DONE) {
             conn_dispatch(c);
             return;

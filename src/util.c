@@ -39,6 +39,22 @@ bool mem_starts(const char *s, size_t n, const char *prefix)
     return n >= l && memcmp(s, prefix, l) == 0;
 }
 
+const char *mem_find(const char *s, size_t n, const char *needle, size_t m)
+{
+    if (m == 0)
+        return s;
+    while (n >= m) {
+        const char *p = memchr(s, needle[0], n - m + 1);
+        if (!p)
+            return NULL;
+        if (memcmp(p, needle, m) == 0)
+            return p;
+        n -= (size_t)(p - s) + 1;
+        s = p + 1;
+    }
+    return NULL;
+}
+
 int random_bytes(void *p, size_t n)
 {
     unsigned char *b = p;

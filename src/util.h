@@ -21,6 +21,9 @@ bool mem_eq(const char *s, size_t n, const char *lit);
 /* Whether s[0, n) starts with the C string prefix. */
 bool mem_starts(const char *s, size_t n, const char *prefix);
 
+/* First occurrence of needle[0, m) in s[0, n), or NULL. */
+const char *mem_find(const char *s, size_t n, const char *needle, size_t m);
+
 /* Random bytes from the kernel (getrandom); 0 or -1. */
 int random_bytes(void *p, size_t n);
 /* Lower-case hex of n random bytes into out (2n + 1 bytes). */

@@ -59,6 +59,7 @@ modes (all accept delay_ms=N: wait N ms before answering):
                      With "stream": true in the body it behaves as stream.
   stream             SSE: chunks=N (default 3, the first one is the role
                      delta, then "tok<i> " contents) gap_ms first_gap_ms
+                     stall_after=N stall_ms=M (pause M ms after N events)
                      crlf=1 split=1 split_ms event_bytes=N total_bytes=N
                      no_done=1 close=1
   status             code=NNN (default 500) OpenAI-shaped error body;
@@ -679,9 +680,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
         sent = 0
         first = True
+        stall_after = opt_int(opts, "stall_after", 0)
         for payload in events:
             if not first and gap:
                 time.sleep(gap / 1000.0)
+            if stall_after and state["n"] == stall_after:
+                time.sleep(opt_int(opts, "stall_ms", 5000) / 1000.0)
             first = False
             put(payload)
             sent += len(payload) + 8

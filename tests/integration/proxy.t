@@ -55,7 +55,7 @@ providers:
     priority: 5
     model_mappings:
       - {upstream: c-st, alias: cst}
-      - {upstream: b-pr2, alias: pr, weight: 5}
+      - {upstream: b-pr2, alias: pr, weight: 5, priority: -4}
 Y
 start_gateway "$TMP/cfg.yaml" || { echo "Bail out! gateway did not start"; exit 1; }
 AUTH=(-H "Authorization: Bearer ck" -H "Content-Type: application/json")
@@ -121,17 +121,17 @@ code=$(curl -s -o "$TMP/b" -w '%{http_code}' "${AUTH[@]}" "$GW_URL/v1/chat/compl
 like "$code $(cat "$TMP/b")" '^400 .*messages is required' "empty messages: 400 messages is required"
 code=$(curl -s -o "$TMP/b" -w '%{http_code}' "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d '{"model":"nope","messages":[{"role":"user","content":"x"}]}')
 like "$code $(cat "$TMP/b")" '^404 .*"code":"model_not_found"' "unknown alias: 404 model_not_found"
-deep=$(python3 -c 'print("{\"model\":\"ok\",\"messages\":" + "["*100000 + "]"*100000 + "}")')
-code=$(curl -s -o "$TMP/b" -w '%{http_code}' "${AUTH[@]}" "$GW_URL/v1/chat/completions" --data-binary "$deep")
+python3 -c 'print("{\"model\":\"ok\",\"messages\":" + "["*100000 + "]"*100000 + "}")' > "$TMP/deep.json"
+code=$(curl -s -o "$TMP/b" -w '%{http_code}' "${AUTH[@]}" "$GW_URL/v1/chat/completions" --data-binary @"$TMP/deep.json")
 like "$code $(cat "$TMP/b")" '^400 .*nesting' "100,000 nested arrays: 400, no crash"
 code=$(printf '{"model":"ok","messages":[{"role":"user","content":"\xff\xfe"}]}' | curl -s -o "$TMP/b" -w '%{http_code}' "${AUTH[@]}" "$GW_URL/v1/chat/completions" --data-binary @-)
 like "$code $(cat "$TMP/b")" '^400 .*UTF-8' "invalid UTF-8 in a JSON string: 400"
 
 # ---- the failure table: each row fails over (or not) ----
-failover_row() {  # failover_row MODE LABEL
+failover_row() {  # failover_row MODE LABEL [EXTRA_JSON]
     mock_mode A a-fo "$1"
     local hb; hb=$(mock_hits B b-fo)
-    body=$(chat fo)
+    body=$(chat fo "${3:-}")
     local st; st=$(status)
     is "$st/$(hdr X-Autoswitch-Provider)/$(hdr X-Autoswitch-Attempts)" "200/pb/2" "$2: fails over to the next candidate"
     is "$(mock_hits B b-fo)" "$((hb + 1))" "$2: the next candidate served it"
@@ -142,15 +142,17 @@ failover_row 503 "503"
 failover_row 401 "401"
 failover_row 403 "403"
 failover_row 404 "404"
-failover_row "429;retry_after=1" "429"
 failover_row reset_headers "reset mid-headers"
-failover_row stream_error_first "200 stream with an error event first"
+failover_row stream_error_first "200 stream with an error event first" ',"stream":true'
+failover_row stream_empty "200 stream with no content" ',"stream":true'
 failover_row bad_head "never-ending response head"
 failover_row lying_chunked "a chunked body that lies"
 failover_row extra_after_body "bytes after the end of a Content-Length body"
 start=$SECONDS
 failover_row hang "timeout (hang)"
 ok $([ $((SECONDS - start)) -le 4 ]; echo $?) "the timeout is the provider's (2 s)"
+failover_row "429;retry_after=1" "429"
+sleep 1.2   # let the cooldown pass
 body=$(chat dead)
 is "$(status)/$(hdr X-Autoswitch-Provider)" "200/pb" "connection refused: fails over"
 mock_mode A a-fo null
@@ -230,7 +232,7 @@ for _ in range(n):
 print("".join(out))
 PY
 )
-is "${seq:0:10}" "abaababaab" "weights 3:2 follow the smooth sequence abaab"
+is "${seq:0:10}" "ababaababa" "weights 3:2 follow the smooth sequence ababa"
 
 # ---- streaming ----
 sbody='{"model":"st","stream":true,"messages":[{"role":"user","content":"hi"}]}'
@@ -286,9 +288,12 @@ is "$(hdr X-Autoswitch-Provider)" "pa" "reset after content: the stream was alre
 like "$body" 'tok1' "content before the cut reached the client"
 like "$body" 'data: \{"error":\{"message":"[^"]+","type":"upstream_error"' "a cut-off stream ends with an SSE error event"
 like "$body" 'curl=0$' "the response still ends cleanly (chunked terminator)"
-mock_mode A a-st "stream;chunks=5;gap_ms=3000"
+mock_mode A a-st "stream;chunks=5;stall_after=2;stall_ms=4000"
 body=$(curl -s -N "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d "$sbody")
-like "$body" 'stream idle for 2s' "stream_idle_timeout ends a stalled stream with an error event"
+like "$(printf '%s' "$body" | tr '\n' ' ')" 'tok1.*"message":"stream idle for 2s"' "stream_idle_timeout ends a stream stalled after content with an error event"
+mock_mode A a-st "stream;chunks=5;first_gap_ms=3000"
+curl -s -N -D "$TMP/h" "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d "$sbody" >/dev/null
+is "$(hdr X-Autoswitch-Provider)" "pb" "a stream idle before any content fails over"
 mock_mode A a-st "stream;no_done=1;close=1"
 body=$(curl -s -N "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d "$sbody")
 like "$body" 'ended without \[DONE\]' "a close-delimited stream cut off without [DONE] ends with an error event"
