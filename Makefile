@@ -75,7 +75,7 @@ asan:
 	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit
 
 test-asan: deps
-	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-only
+	SANITIZED=1 $(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-only
 
 # Warnings must be clean under clang as well as gcc.
 clang:
