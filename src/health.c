@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "probe.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -69,7 +70,7 @@ static struct stat_entry *stat_get(const char *provider, const char *alias, cons
 
 static void health_entry_free(struct health_entry *h)
 {
-    loop_timer_stop(&h->probe_timer);
+    probe_cancel(h);
     free(h->provider);
     free(h->upstream);
     free(h);
@@ -142,6 +143,18 @@ void health_detach(struct snapshot *snap)
 
 void health_free_all(void)
 {
+    /* A probe pins a snapshot; ending one may free entries, so look again
+     * from the start after each. */
+    for (bool again = true; again;) {
+        again = false;
+        for (struct health_entry *h = htable; h; h = h->next) {
+            if (h->probe) {
+                probe_cancel(h);
+                again = true;
+                break;
+            }
+        }
+    }
     for (struct health_entry *h = htable; h; h = h->next)
         h->refs = 0;
     for (struct stat_entry *s = stable; s; s = s->next)
@@ -206,8 +219,11 @@ void health_failure(struct health_entry *h, struct stat_entry *st, int status, b
         h->healthy = false;
         h->changed_wall = wall_ms();
         h->probes = 0;
-        log_warn("health: %s/%s marked unhealthy after %u consecutive failures (last: %s)", h->provider,
-                 h->upstream, h->consecutive, reason);
+        struct snapshot *cur = snapshot_current();
+        uint64_t wait = cur ? (uint64_t)cur->cfg->recovery_interval * 1000u : 30000u;
+        log_warn("health: %s/%s marked unhealthy after %u consecutive failures (last: %s); first probe in %llus",
+                 h->provider, h->upstream, h->consecutive, reason, (unsigned long long)(wait / 1000));
+        probe_schedule(h, wait);
     }
 }
 
@@ -233,8 +249,7 @@ void health_recovered(struct health_entry *h, const char *how)
         return;
     h->healthy = true;
     h->changed_wall = wall_ms();
-    h->next_probe_wall = 0;
+    probe_cancel(h);
     h->probe_gap_ms = 0;
-    loop_timer_stop(&h->probe_timer);
     log_info("health: %s/%s healthy again (%s)", h->provider, h->upstream, how);
 }

@@ -48,3 +48,320 @@ int64_t metrics_window_pct(const struct metrics_window *w, double pct)
         rank = w->n;
     return tmp[rank - 1];
 }
+
+/* ---------------- outputs ---------------- */
+
+#include <stdio.h>
+#include <time.h>
+
+#include "health.h"
+#include "json.h"
+#include "loop.h"
+#include "server.h"
+#include "snapshot.h"
+#include "util.h"
+
+static void json_time(struct buf *b, uint64_t wall)
+{
+    if (!wall) {
+        buf_append_str(b, "null");
+        return;
+    }
+    time_t t = (time_t)(wall / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char s[40];
+    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+    buf_printf(b, "\"%s.%03uZ\"", s, (unsigned)(wall % 1000));
+}
+
+static void json_str(struct buf *b, const char *s)
+{
+    json_append_str(b, s, strlen(s));
+}
+
+static void json_rate(struct buf *b, uint64_t ok, uint64_t total)
+{
+    /* Percent, as the reference reports it. */
+    if (!total)
+        buf_append_str(b, "0");
+    else
+        buf_printf(b, "%.2f", (double)ok * 100.0 / (double)total);
+}
+
+static void json_pct(struct buf *b, const struct metrics_window *w, double pct)
+{
+    int64_t v = metrics_window_pct(w, pct);
+    if (v < 0)
+        buf_append_str(b, "null");
+    else
+        buf_printf(b, "%lld", (long long)v);
+}
+
+static const char *state_name(const struct health_entry *h)
+{
+    if (!h->healthy)
+        return "unhealthy";
+    return health_cooling(h) ? "cooling_down" : "healthy";
+}
+
+static const char *probe_name(enum cfg_probe k)
+{
+    static const char *names[] = { "chat", "embeddings", "models", "none" };
+    return names[k];
+}
+
+static void model_json(struct buf *b, const struct cfg_provider *p, const struct cfg_mapping *m)
+{
+    const struct health_entry *h = m->health;
+    const struct stat_entry *st = m->stat;
+    buf_append_str(b, "{\"provider_name\":");
+    json_str(b, p->name);
+    buf_append_str(b, ",\"model_alias\":");
+    json_str(b, m->alias);
+    buf_append_str(b, ",\"upstream_model\":");
+    json_str(b, m->upstream);
+    buf_printf(b, ",\"healthy\":%s,\"failure_count\":%llu,\"total_requests\":%llu,\"success_requests\":%llu,"
+                  "\"success_rate\":",
+               h->healthy ? "true" : "false", (unsigned long long)(st->total - st->success),
+               (unsigned long long)st->total, (unsigned long long)st->success);
+    json_rate(b, st->success, st->total);
+    buf_printf(b, ",\"priority\":%d,\"weight\":%d", m->priority, m->weight);
+    buf_printf(b, ",\"state\":\"%s\",\"consecutive_failures\":%u,\"max_failures\":%d,\"cooling_down\":%s,"
+                  "\"cooldown_until\":",
+               state_name(h), h->consecutive, h->max_failures, health_cooling(h) ? "true" : "false");
+    json_time(b, health_cooling(h) ? h->cooldown_wall : 0);
+    buf_append_str(b, ",\"next_probe_at\":");
+    json_time(b, h->healthy ? 0 : h->next_probe_wall);
+    buf_printf(b, ",\"probing\":%s,\"probe\":\"%s\",\"last_error\":", h->probe ? "true" : "false",
+               probe_name(m->probe));
+    if (h->last_error[0])
+        json_str(b, h->last_error);
+    else
+        buf_append_str(b, "null");
+    buf_append_str(b, ",\"last_error_at\":");
+    json_time(b, h->last_error_wall);
+    buf_printf(b, ",\"in_flight\":%u,\"latency_p50_ms\":", h->in_flight);
+    json_pct(b, &st->lat_recent, 50);
+    buf_append_str(b, ",\"latency_p95_ms\":");
+    json_pct(b, &st->lat_recent, 95);
+    buf_append_str(b, ",\"ttft_p50_ms\":");
+    json_pct(b, &st->ttft_recent, 50);
+    buf_printf(b, ",\"effective_priority\":%d,\"effective_weight\":%d}", p->priority + m->priority,
+               p->weight * m->weight);
+}
+
+void metrics_providers_json(struct buf *b, const struct snapshot *s)
+{
+    buf_append(b, "[", 1);
+    for (size_t i = 0; i < s->cfg->n_providers; i++) {
+        const struct cfg_provider *p = &s->cfg->providers[i];
+        uint64_t total = 0, ok = 0;
+        bool healthy = true;
+        for (size_t m = 0; m < p->n_mappings; m++) {
+            total += p->mappings[m].stat->total;
+            ok += p->mappings[m].stat->success;
+            healthy &= p->mappings[m].health->healthy;
+        }
+        if (i)
+            buf_append(b, ",", 1);
+        buf_append_str(b, "{\"name\":");
+        json_str(b, p->name);
+        buf_printf(b, ",\"healthy\":%s,\"failure_count\":%llu,\"total_requests\":%llu,\"success_requests\":%llu,"
+                      "\"success_rate\":",
+                   healthy ? "true" : "false", (unsigned long long)(total - ok), (unsigned long long)total,
+                   (unsigned long long)ok);
+        json_rate(b, ok, total);
+        buf_printf(b, ",\"priority\":%d,\"weight\":%d,\"model_healths\":[", p->priority, p->weight);
+        for (size_t m = 0; m < p->n_mappings; m++) {
+            if (m)
+                buf_append(b, ",", 1);
+            model_json(b, p, &p->mappings[m]);
+        }
+        buf_append_str(b, "]}");
+    }
+    buf_append(b, "]", 1);
+}
+
+void metrics_stats_json(struct buf *b, const struct snapshot *s)
+{
+    buf_append_str(b, "{\"providers\":");
+    metrics_providers_json(b, s);
+    buf_printf(b, ",\"uptime_seconds\":%llu,\"open_connections\":%zu,\"requests\":%llu}\n",
+               (unsigned long long)((wall_ms() - metrics.start_wall_ms) / 1000), server_conn_count(),
+               (unsigned long long)metrics.requests);
+}
+
+/* Label values: backslash, double quote and newline escaped (exposition
+ * format 0.0.4). */
+static void label(struct buf *b, const char *name, const char *v, bool first)
+{
+    buf_printf(b, "%s%s=\"", first ? "" : ",", name);
+    for (; *v; v++) {
+        if (*v == '\\')
+            buf_append_str(b, "\\\\");
+        else if (*v == '"')
+            buf_append_str(b, "\\\"");
+        else if (*v == '\n')
+            buf_append_str(b, "\\n");
+        else
+            buf_append(b, v, 1);
+    }
+    buf_append(b, "\"", 1);
+}
+
+static void series_labels(struct buf *b, const struct stat_entry *st)
+{
+    label(b, "provider", st->provider, true);
+    label(b, "alias", st->alias, false);
+    label(b, "upstream", st->upstream, false);
+}
+
+static void help(struct buf *b, const char *name, const char *type, const char *text)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static void histogram(struct buf *b, const char *name, const struct stat_entry *st, const struct metrics_hist *h)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= METRICS_BUCKETS; i++) {
+        cum += h->counts[i];
+        buf_printf(b, "%s_bucket{", name);
+        series_labels(b, st);
+        if (i < METRICS_BUCKETS)
+            buf_printf(b, ",le=\"%g\"} %llu\n", metrics_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+        else
+            buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    }
+    buf_printf(b, "%s_sum{", name);
+    series_labels(b, st);
+    buf_printf(b, "} %.3f\n%s_count{", h->sum_ms / 1000.0, name);
+    series_labels(b, st);
+    buf_printf(b, "} %llu\n", (unsigned long long)h->n);
+}
+
+static bool stat_live(const struct snapshot *s, const struct stat_entry *st)
+{
+    for (size_t i = 0; i < s->cfg->n_providers; i++)
+        for (size_t m = 0; m < s->cfg->providers[i].n_mappings; m++)
+            if (s->cfg->providers[i].mappings[m].stat == st)
+                return true;
+    return false;
+}
+
+static bool health_live(const struct snapshot *s, const struct health_entry *h)
+{
+    for (size_t i = 0; i < s->cfg->n_providers; i++)
+        for (size_t m = 0; m < s->cfg->providers[i].n_mappings; m++)
+            if (s->cfg->providers[i].mappings[m].health == h)
+                return true;
+    return false;
+}
+
+static void counter(struct buf *b, const char *name, const char *text, uint64_t v)
+{
+    help(b, name, "counter", text);
+    buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+void metrics_prometheus(struct buf *b, const struct snapshot *s)
+{
+    static const char *classes[] = { "error", "1xx", "2xx", "3xx", "4xx", "5xx" };
+    help(b, "autoswitch_upstream_requests_total", "counter",
+         "Upstream attempts that ended, by provider, alias, upstream model and status class.");
+    for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
+        if (!stat_live(s, st))
+            continue;
+        for (int c = 0; c < 6; c++) {
+            buf_append_str(b, "autoswitch_upstream_requests_total{");
+            series_labels(b, st);
+            buf_printf(b, ",class=\"%s\"} %llu\n", classes[c], (unsigned long long)st->by_class[c]);
+        }
+    }
+    help(b, "autoswitch_upstream_failures_total", "counter", "Upstream attempts that failed.");
+    for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
+        if (!stat_live(s, st))
+            continue;
+        buf_append_str(b, "autoswitch_upstream_failures_total{");
+        series_labels(b, st);
+        buf_printf(b, "} %llu\n", (unsigned long long)st->failures);
+    }
+    help(b, "autoswitch_upstream_failovers_total", "counter", "Failed attempts followed by another candidate.");
+    for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
+        if (!stat_live(s, st))
+            continue;
+        buf_append_str(b, "autoswitch_upstream_failovers_total{");
+        series_labels(b, st);
+        buf_printf(b, "} %llu\n", (unsigned long long)st->failovers);
+    }
+    help(b, "autoswitch_upstream_response_bytes_total", "counter", "Response body bytes sent to clients.");
+    for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
+        if (!stat_live(s, st))
+            continue;
+        buf_append_str(b, "autoswitch_upstream_response_bytes_total{");
+        series_labels(b, st);
+        buf_printf(b, "} %llu\n", (unsigned long long)st->bytes_out);
+    }
+    help(b, "autoswitch_upstream_latency_seconds", "histogram", "Duration of successful upstream attempts.");
+    for (const struct stat_entry *st = stat_entries(); st; st = st->next)
+        if (stat_live(s, st))
+            histogram(b, "autoswitch_upstream_latency_seconds", st, &st->latency);
+    help(b, "autoswitch_upstream_ttft_seconds", "histogram", "Streams: time to the first content sent to the client.");
+    for (const struct stat_entry *st = stat_entries(); st; st = st->next)
+        if (stat_live(s, st))
+            histogram(b, "autoswitch_upstream_ttft_seconds", st, &st->ttft);
+
+    help(b, "autoswitch_upstream_healthy", "gauge", "1 when the upstream model is in rotation, 0 when unhealthy.");
+    for (const struct health_entry *h = health_entries(); h; h = h->next) {
+        if (!health_live(s, h))
+            continue;
+        buf_append_str(b, "autoswitch_upstream_healthy{");
+        label(b, "provider", h->provider, true);
+        label(b, "upstream", h->upstream, false);
+        buf_printf(b, "} %d\n", h->healthy ? 1 : 0);
+    }
+    help(b, "autoswitch_upstream_cooldown_seconds", "gauge", "Seconds left of a 429 cooldown (0 when none).");
+    for (const struct health_entry *h = health_entries(); h; h = h->next) {
+        if (!health_live(s, h))
+            continue;
+        uint64_t left = health_cooling(h) ? h->cooldown_until - loop_now() : 0;
+        buf_append_str(b, "autoswitch_upstream_cooldown_seconds{");
+        label(b, "provider", h->provider, true);
+        label(b, "upstream", h->upstream, false);
+        buf_printf(b, "} %.3f\n", left / 1000.0);
+    }
+    help(b, "autoswitch_upstream_consecutive_failures", "gauge", "Consecutive failures of the upstream model.");
+    for (const struct health_entry *h = health_entries(); h; h = h->next) {
+        if (!health_live(s, h))
+            continue;
+        buf_append_str(b, "autoswitch_upstream_consecutive_failures{");
+        label(b, "provider", h->provider, true);
+        label(b, "upstream", h->upstream, false);
+        buf_printf(b, "} %u\n", h->consecutive);
+    }
+    help(b, "autoswitch_upstream_in_flight", "gauge", "Attempts running now.");
+    for (const struct health_entry *h = health_entries(); h; h = h->next) {
+        if (!health_live(s, h))
+            continue;
+        buf_append_str(b, "autoswitch_upstream_in_flight{");
+        label(b, "provider", h->provider, true);
+        label(b, "upstream", h->upstream, false);
+        buf_printf(b, "} %u\n", h->in_flight);
+    }
+    counter(b, "autoswitch_requests_total", "Client requests answered.", metrics.requests);
+    counter(b, "autoswitch_proxied_requests_total", "Client requests sent to the proxy.", metrics.proxied);
+    counter(b, "autoswitch_attempts_total", "Upstream attempts started.", metrics.attempts);
+    counter(b, "autoswitch_failovers_total", "Attempts made after a failed one.", metrics.failovers);
+    counter(b, "autoswitch_exhausted_total", "Requests where every attempt failed (502).", metrics.exhausted);
+    counter(b, "autoswitch_client_aborts_total", "Clients that left before their answer ended.", metrics.client_aborts);
+    counter(b, "autoswitch_request_bytes_total", "Request body bytes received from clients.", metrics.bytes_in);
+    counter(b, "autoswitch_response_bytes_total", "Response body bytes sent to clients.", metrics.bytes_out);
+    counter(b, "autoswitch_probes_total", "Recovery probes started.", metrics.probes);
+    counter(b, "autoswitch_reloads_total", "Successful config reloads.", metrics.reloads);
+    counter(b, "autoswitch_reload_failures_total", "Config reloads refused (bad file).", metrics.reload_failures);
+    help(b, "autoswitch_open_connections", "gauge", "Client connections open now.");
+    buf_printf(b, "autoswitch_open_connections %zu\n", server_conn_count());
+    help(b, "autoswitch_uptime_seconds", "gauge", "Seconds since start.");
+    buf_printf(b, "autoswitch_uptime_seconds %llu\n", (unsigned long long)((wall_ms() - metrics.start_wall_ms) / 1000));
+}

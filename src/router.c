@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "json.h"
 #include "log.h"
 #include "proxy.h"
@@ -173,6 +174,9 @@ static const struct route routes[] = {
     { "POST", "/v1/images/generations", false, AUTH_CLIENT, proxy_handle },
     { "POST", "/v1/moderations", false, AUTH_CLIENT, proxy_handle },
     { "POST", "/v1/audio/speech", false, AUTH_CLIENT, proxy_handle },
+    { "GET", "/internal/stats", false, AUTH_NONE, admin_stats },
+    { "GET", "/metrics", false, AUTH_NONE, admin_metrics },
+    { "GET", "/api/admin/health", false, AUTH_NONE, admin_health },
 };
 
 static bool path_matches(const struct route *rt, const struct request *r)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 #include "util.h"
 
@@ -249,6 +250,7 @@ void conn_respond(struct conn *c, int status, const char *content_type,
 static void access_log(struct conn *c)
 {
     struct request *r = &c->req;
+    metrics.requests++;
     uint64_t ms = loop_clock() - r->start_ms;
     int mlen = (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len);
     int plen = (int)(r->path_len > 256 ? 256 : r->path_len);
