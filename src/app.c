@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
 #include "snapshot.h"
+#include "tls.h"
 
 static char *config_path;
 
@@ -33,6 +35,9 @@ void app_apply_settings(const struct config *cfg)
     if (log_configure((size_t)cfg->log_ring_lines, cfg->log_file) < 0)
         log_error("log_file %s: cannot open, logging to stdout only", cfg->log_file);
     server_set_limits(cfg->max_body_bytes, cfg->max_connections);
+    if (dns_configure(cfg->resolv_conf, cfg->hosts_file) < 0)
+        log_warn("dns: cannot read %s / %s, keeping the previous resolver settings", cfg->resolv_conf,
+                 cfg->hosts_file);
 }
 
 int app_reload(const char *why, char *err, size_t cap)
@@ -59,6 +64,7 @@ int app_reload(const char *why, char *err, size_t cap)
         return -1;
     }
     snapshot_install(s);
+    tls_forget();   /* a changed CA bundle is read again on next use */
     app_apply_settings(s->cfg);
     metrics.reloads++;
     log_info("config reloaded (%s): %zu providers, %zu aliases", why, s->cfg->n_providers, s->n_aliases);

@@ -10,13 +10,16 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "client.h"
 #include "config.h"
+#include "dns.h"
 #include "health.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
 #include "server.h"
 #include "snapshot.h"
+#include "tls.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG "conf/openai_proxy.yaml"
@@ -181,9 +184,13 @@ int main(int argc, char **argv)
     loop_run();
 
     server_close_all();
+    loop_run_once(0);   /* deferred frees: requests drop their snapshots */
     snapshot_release_current();
     health_free_all();
-    loop_run_once(0);   /* run deferred frees */
+    up_pool_clear();
+    loop_run_once(0);
+    dns_shutdown();
+    tls_shutdown();
     app_set_config_path(NULL);
     loop_free();
     close(sig_pipe[0]);
