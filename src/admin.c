@@ -1,11 +1,14 @@
 #include "admin.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "loop.h"
 #include "reply.h"
+#include "router.h"
 #include "util.h"
 
 /* No CORS headers: the admin API is for the page served by this binary. */
@@ -26,7 +29,8 @@ static bool admin_key_ok(const struct config *cfg, const char *v, size_t n)
 }
 
 /* X-API-Key: <admin_key>, as the reference's admin API. */
-static bool admin_auth(struct conn *c, const struct request *r, const struct config *cfg)
+bool admin_check(struct conn *c, const struct request *r, const struct config *cfg);
+bool admin_check(struct conn *c, const struct request *r, const struct config *cfg)
 {
     if (!admin_enabled(c, cfg))
         return false;
@@ -39,7 +43,7 @@ static bool admin_auth(struct conn *c, const struct request *r, const struct con
 
 void admin_stats(struct conn *c, struct request *r, struct snapshot *s)
 {
-    if (!admin_auth(c, r, s->cfg))
+    if (!admin_check(c, r, s->cfg))
         return;
     struct buf b = BUF_INIT;
     metrics_stats_json(&b, s);
@@ -49,7 +53,7 @@ void admin_stats(struct conn *c, struct request *r, struct snapshot *s)
 
 void admin_health(struct conn *c, struct request *r, struct snapshot *s)
 {
-    if (!admin_auth(c, r, s->cfg))
+    if (!admin_check(c, r, s->cfg))
         return;
     struct buf b = BUF_INIT;
     metrics_providers_json(&b, s);
@@ -76,4 +80,139 @@ void admin_metrics(struct conn *c, struct request *r, struct snapshot *s)
     metrics_prometheus(&b, s);
     conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", ADMIN_HEADERS, buf_head(&b), buf_len(&b));
     buf_free(&b);
+}
+
+/* ---------------- login, with a rate limit per client address ---------------- */
+
+#define LOGIN_BURST 10                      /* attempts a client may make at once */
+#define LOGIN_REFILL_MS (3600u * 1000u / 10) /* one more every 6 minutes: 10 per hour */
+#define LOGIN_TABLE 1024                    /* addresses remembered (oldest forgotten) */
+
+struct login_bucket {
+    char ip[46];
+    double tokens;
+    uint64_t last;    /* monotonic ms of the last refill */
+};
+
+static struct login_bucket buckets[LOGIN_TABLE];
+
+static bool login_allowed(const char *ip)
+{
+    uint64_t now = loop_now();
+    struct login_bucket *b = NULL, *oldest = &buckets[0];
+    for (size_t i = 0; i < LOGIN_TABLE; i++) {
+        if (buckets[i].ip[0] && strcmp(buckets[i].ip, ip) == 0) {
+            b = &buckets[i];
+            break;
+        }
+        if (!buckets[i].ip[0] || buckets[i].last < oldest->last)
+            oldest = &buckets[i];
+    }
+    if (!b) {
+        b = oldest;
+        snprintf(b->ip, sizeof b->ip, "%s", ip);
+        b->tokens = LOGIN_BURST;
+        b->last = now;
+    }
+    b->tokens += (double)(now - b->last) / LOGIN_REFILL_MS;
+    if (b->tokens > LOGIN_BURST)
+        b->tokens = LOGIN_BURST;
+    b->last = now;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}
+
+void admin_login(struct conn *c, struct request *r, struct snapshot *s)
+{
+    if (!admin_enabled(c, s->cfg))
+        return;
+    if (!login_allowed(conn_peer(c))) {
+        log_warn("admin: too many login attempts from %s", conn_peer(c));
+        reply_envelope(c, 429, "too many login attempts, try again later", NULL,
+                       ADMIN_HEADERS "Retry-After: 360\r\n");
+        return;
+    }
+    const char *b = buf_len(&r->body) ? buf_head(&r->body) : "";
+    struct json_val root, key;
+    struct json_error err;
+    if (json_parse(b, buf_len(&r->body), &root, &err) < 0 || root.type != JSON_OBJECT ||
+        !json_get(b, root, "api_key", &key) || key.type != JSON_STRING) {
+        reply_envelope(c, 400, "send {\"api_key\": \"<admin key>\"}", NULL, ADMIN_HEADERS);
+        return;
+    }
+    char given[512];
+    size_t n = json_str_decode(b, key, given, sizeof given);
+    if (n < sizeof given && admin_key_ok(s->cfg, given, n)) {
+        reply_envelope(c, 200, "logged in", NULL, ADMIN_HEADERS);
+        return;
+    }
+    log_warn("admin: failed login from %s", conn_peer(c));
+    reply_envelope(c, 401, "invalid admin key", NULL, ADMIN_HEADERS);
+}
+
+/* ---------------- logs ---------------- */
+
+#define LOGS_DEFAULT_LINES 200   /* as the reference */
+#define LOGS_MAX_LINES 5000
+
+struct log_out {
+    struct buf text;
+    struct buf lines;
+    size_t count;
+    uint64_t last;
+};
+
+static void collect_line(void *ctx, uint64_t seq, const char *line, size_t len)
+{
+    struct log_out *o = ctx;
+    if (o->count++) {
+        buf_append(&o->text, "\n", 1);
+        buf_append(&o->lines, ",", 1);
+    }
+    buf_append(&o->text, line, len);
+    buf_printf(&o->lines, "{\"seq\":%llu,\"text\":", (unsigned long long)seq);
+    json_append_str(&o->lines, line, len);
+    buf_append(&o->lines, "}", 1);
+    o->last = seq;
+}
+
+void admin_logs_get(struct conn *c, struct request *r, struct snapshot *s)
+{
+    if (!admin_check(c, r, s->cfg))
+        return;
+    uint64_t since = 0;
+    size_t max = LOGS_DEFAULT_LINES, n;
+    long long v;
+    const char *q = query_param(r, "since", &n);
+    if (q && parse_int(q, n, 0, 1ll << 62, &v) == 0)
+        since = (uint64_t)v;
+    q = query_param(r, "lines", &n);
+    if (q && parse_int(q, n, 1, LOGS_MAX_LINES, &v) == 0)
+        max = (size_t)v;
+    struct log_out o = { BUF_INIT, BUF_INIT, 0, since };
+    log_ring_each(since, max, collect_line, &o);
+    struct buf d = BUF_INIT;
+    buf_append_str(&d, "{\"logs\":");
+    json_append_str(&d, buf_head(&o.text) ? buf_head(&o.text) : "", buf_len(&o.text));
+    buf_append_str(&d, ",\"lines\":[");
+    buf_append(&d, buf_head(&o.lines), buf_len(&o.lines));
+    buf_printf(&d, "],\"last_seq\":%llu}", (unsigned long long)(o.count ? o.last : log_last_seq()));
+    reply_envelope(c, 200, "ok", &d, ADMIN_HEADERS);
+    buf_free(&d);
+    buf_free(&o.text);
+    buf_free(&o.lines);
+}
+
+void admin_logs_delete(struct conn *c, struct request *r, struct snapshot *s)
+{
+    if (!admin_check(c, r, s->cfg))
+        return;
+    if (log_clear() < 0) {
+        reply_envelope(c, 500, "could not clear the log file", NULL, ADMIN_HEADERS);
+        return;
+    }
+    log_info("admin: logs cleared by %s", conn_peer(c));
+    reply_envelope(c, 200, "cleared", NULL, ADMIN_HEADERS);
 }

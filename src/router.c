@@ -9,6 +9,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "reply.h"
+#include "ui.h"
 #include "util.h"
 
 static time_t started_at;
@@ -177,6 +178,11 @@ static const struct route routes[] = {
     { "GET", "/internal/stats", false, AUTH_NONE, admin_stats },
     { "GET", "/metrics", false, AUTH_NONE, admin_metrics },
     { "GET", "/api/admin/health", false, AUTH_NONE, admin_health },
+    { "POST", "/api/admin/login", false, AUTH_NONE, admin_login },
+    { "GET", "/api/admin/config", false, AUTH_NONE, admin_config_get },
+    { "POST", "/api/admin/config", false, AUTH_NONE, admin_config_post },
+    { "GET", "/api/admin/logs", false, AUTH_NONE, admin_logs_get },
+    { "DELETE", "/api/admin/logs", false, AUTH_NONE, admin_logs_delete },
 };
 
 static bool path_matches(const struct route *rt, const struct request *r)
@@ -216,6 +222,8 @@ void router_dispatch(struct conn *c, struct request *r)
         rt->fn(c, r, s);
         return;
     }
+    if (!allow[0] && (mem_eq(r->hp.method, r->hp.method_len, "GET") || r->is_head) && ui_serve(c, r))
+        return;
     if (allow[0]) {
         char hdr[160];
         snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);

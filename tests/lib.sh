@@ -207,6 +207,12 @@ jget() {
     python3 -c 'import json,sys; j=json.loads(sys.argv[1]); r=eval(sys.argv[2]); print(json.dumps(r) if isinstance(r,(dict,list)) else r)' "$1" "$2" 2>/dev/null
 }
 
+# jedit JSON PYTHON_STATEMENTS: run statements on the parsed JSON `j`,
+# print the resulting j as JSON.
+jedit() {
+    python3 -c 'import json,sys; j=json.loads(sys.argv[1]); exec(sys.argv[2]); print(json.dumps(j))' "$1" "$2"
+}
+
 # raw PORT: send stdin to the gateway as raw bytes, print what comes back
 # until the server closes or 2 s of silence.
 raw() {
