@@ -253,6 +253,18 @@ class MockServer(http.server.ThreadingHTTPServer):
             with STATE.lock:
                 STATE.open -= 1
 
+    def shutdown_request(self, request):
+        # OpenSSL forgets a session whose connection ended without
+        # close_notify; real servers send it, so the mock does too, or
+        # clients could never resume.
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(0.5)
+                request.unwrap()
+            except (OSError, ValueError, ssl.SSLError):
+                pass
+        super().shutdown_request(request)
+
     def handle_error(self, request, client_address):
         if VERBOSE:
             traceback.print_exc()
