@@ -14,9 +14,9 @@ api_keys: ["ck"]
 admin_key: "adm"
 max_retries: 2
 max_failures: 2
-recovery_interval: 1
+recovery_interval: 2
 health_check_period: 4
-max_cooldown: 3
+max_cooldown: 6
 probe_timeout: 2
 providers:
   - name: pa
@@ -64,6 +64,22 @@ for pr in json.load(sys.stdin)["providers"]:
             v=m[f]; print(json.dumps(v) if not isinstance(v,str) else v); sys.exit()
 print("missing")' "$1" "$2" "$3"
 }
+field() {  # field SNAPSHOT PROVIDER UPSTREAM FIELD: from a stats JSON taken earlier
+    printf '%s' "$1" | python3 -c '
+import json,sys
+p,u,f=sys.argv[1:4]
+for pr in json.load(sys.stdin)["providers"]:
+    for m in pr["model_healths"]:
+        if m["provider_name"]==p and m["upstream_model"]==u:
+            v=m[f]; print(json.dumps(v) if not isinstance(v,str) else v); sys.exit()
+print("missing")' "$2" "$3" "$4"
+}
+logms() {  # logms EXTENDED_REGEX: epoch ms of the last gateway log line matching
+    grep -E "$1" "$GW_LOG" | tail -1 | python3 -c '
+import sys,datetime
+l=sys.stdin.read()
+print(int(datetime.datetime.strptime(l[:23],"%Y-%m-%d %H:%M:%S.%f").timestamp()*1000) if l else 0)'
+}
 wait_for() {  # wait_for SECONDS CMD...: until CMD succeeds; prints elapsed ms
     local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 )) t0=$(( $(date +%s%N) / 1000000 ))
     shift
@@ -86,22 +102,29 @@ body=$(curl -s "${ADM[@]}" "$GW_URL/api/admin/health")
 is "$(jget "$body" 'str(j["code"])+" "+str(len(j["data"]))')" "200 3" "/api/admin/health: envelope with the providers"
 
 # ---- unhealthy after exactly max_failures (2) ----
+# Timing is read from the gateway's own log lines, and state from snapshots
+# taken right after each event, so a loaded machine cannot blur them.
 mock_mode A h1 500
 chat hx >/dev/null
-is "$(model pa h1 healthy)/$(model pa h1 consecutive_failures)" "true/1" "one failure: still healthy, 1 consecutive"
+snap=$(stats)
+is "$(field "$snap" pa h1 healthy)/$(field "$snap" pa h1 consecutive_failures)" "true/1" "one failure: still healthy, 1 consecutive"
+mh=$(mock_stats A)
 chat hx >/dev/null
-is "$(model pa h1 healthy)/$(model pa h1 consecutive_failures)" "false/2" "two failures: unhealthy"
-is "$(model pa h1 state)" "unhealthy" "state says unhealthy"
-like "$(model pa h1 last_error)" 'status 500' "last_error is kept"
-hits=$(mock_hits A h1)
+snap=$(stats)
 chat hx >/dev/null
-is "$(mock_hits A h1)/$(hdr X-Autoswitch-Provider)" "$hits/pb" "an unhealthy model is skipped"
+skipped_by=$(hdr X-Autoswitch-Provider)
+mh2=$(mock_stats A)
+mock_mode A h1 null   # healed: the first probe, recovery_interval later, must find it well
+is "$(field "$snap" pa h1 healthy)/$(field "$snap" pa h1 consecutive_failures)" "false/2" "two failures: unhealthy"
+is "$(field "$snap" pa h1 state)" "unhealthy" "state says unhealthy"
+like "$(field "$snap" pa h1 last_error)" 'status 500' "last_error is kept"
+is "$(( $(jget "$mh2" 'j["hits"].get("h1",0)') - $(jget "$mh" 'j["hits"].get("h1",0)') ))/$skipped_by" "1/pb" "an unhealthy model is skipped"
 like "$(cat "$GW_LOG")" 'pa/h1 marked unhealthy after 2 consecutive failures' "the state change is logged with its reason"
 
 # ---- recovery: back within recovery_interval + 1 s of healing ----
-mock_mode A h1 null
-t=$(wait_for 5 sh -c "[ \"\$(curl -s -H 'X-API-Key: adm' $GW_URL/internal/stats | grep -o '\"upstream_model\":\"h1\",\"healthy\":true')\" ]")
-ok $([ "$t" != timeout ] && [ "$t" -le 2000 ]; echo $?) "healed upstream back in rotation within recovery_interval + 1 s (${t} ms)"
+wait_for 10 grep -q 'pa/h1 healthy again' "$GW_LOG" >/dev/null
+t=$(( $(logms 'pa/h1 healthy again') - $(logms 'pa/h1 marked unhealthy') ))
+ok $([ "$t" -ge 1900 ] && [ "$t" -le 3000 ]; echo $?) "healed upstream back in rotation within recovery_interval + 1 s (${t} ms)"
 like "$(cat "$GW_LOG")" 'pa/h1 healthy again \(probe \(chat\) chat answered 200' "the recovery is logged with the probe's reason"
 chat hx >/dev/null
 is "$(hdr X-Autoswitch-Provider)" "pa" "the recovered model serves again"
@@ -127,31 +150,44 @@ mock_mode B h4 null
 mock_mode C c1 500
 chat backoff >/dev/null; chat backoff >/dev/null
 is "$(model pc c1 healthy)" "false" "backoff model unhealthy"
-sleep 7.6
+sleep 10.6
 gaps=$(curl -s "http://127.0.0.1:$PC/_mock/requests?n=50" | python3 -c '
 import json,sys
 t=[r["time"] for r in json.load(sys.stdin) if r["path"].endswith("/chat/completions") and r.get("model")=="c1"]
-t=t[2:]   # the two real requests
+t=t[1:]   # from the second real request: the model went unhealthy then
 print(" ".join("%.1f"%(b-a) for a,b in zip(t,t[1:])))')
-like "$gaps" '^(1\.[89]|2\.[0-2]) (3\.[89]|4\.[0-2])' "failing probes back off: 1 s, 2 s, then 4 s (capped) between them (gaps: $gaps)"
+like "$gaps" '^(1\.9|2\.[0-4]) (3\.9|4\.[0-4]) (3\.9|4\.[0-4])' "first probe after recovery_interval (2 s), then gaps double, capped at health_check_period (gaps: $gaps)"
 like "$(model pc c1 next_probe_at)" '^20[0-9]{2}-' "next_probe_at is reported while unhealthy"
-like "$(cat "$GW_LOG")" 'probe of pc/c1 \(chat\) failed: chat answered 500; next in 2s' "failed probes are logged with the next gap"
+like "$(cat "$GW_LOG")" 'probe of pc/c1 \(chat\) failed: chat answered 500; next in 4s' "failed probes are logged with the next gap"
 mock_mode C c1 null
 
 # ---- 429 cooldown: Retry-After in seconds and as an HTTP date ----
-mock_mode A cd "429;retry_after=2"
-t429=$(( $(date +%s%N) / 1000000 ))
+mock_mode A cd "429;retry_after=4"
+mh=$(mock_stats A)
 chat cdx >/dev/null
-is "$(hdr X-Autoswitch-Provider)" "pb" "429: fails over"
-is "$(model pa cd cooling_down)/$(model pa cd healthy)" "true/true" "429: cooling down, not unhealthy"
-hits=$(mock_hits A cd)
+first_by=$(hdr X-Autoswitch-Provider)
+snap=$(stats)
 mock_mode A cd null
 chat cdx >/dev/null
-is "$(mock_hits A cd)/$(hdr X-Autoswitch-Provider)" "$hits/pb" "cooling model skipped"
-t=$(wait_for 4 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer ck' -D - -o /dev/null $GW_URL/v1/chat/completions -d '{\"model\":\"cdx\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}' | grep -i 'x-autoswitch-provider: pa')\" ]")
-t=$(( $(date +%s%N) / 1000000 - t429 ))
-ok $([ "$t" -ge 1900 ] && [ "$t" -le 2800 ]; echo $?) "Retry-After: 2 honoured (back after ${t} ms)"
-mock_mode A cd "429;retry_after_date=3"
+second_by=$(hdr X-Autoswitch-Provider)
+mh2=$(mock_stats A)
+is "$first_by" "pb" "429: fails over"
+is "$(field "$snap" pa cd cooling_down)/$(field "$snap" pa cd healthy)" "true/true" "429: cooling down, not unhealthy"
+is "$(( $(jget "$mh2" 'j["hits"].get("cd",0)') - $(jget "$mh" 'j["hits"].get("cd",0)') ))/$second_by" "1/pb" "cooling model skipped"
+for _ in $(seq 80); do
+    curl -s -o /dev/null -H 'Authorization: Bearer ck' "$GW_URL/v1/chat/completions" \
+        -d '{"model":"cdx","messages":[{"role":"user","content":"x"}]}'
+    grep -q 'cdx #1 -> pa/cd' "$GW_LOG" && break
+    sleep 0.1
+done
+until_ms=$(field "$snap" pa cd cooldown_until | python3 -c '
+import sys,datetime
+print(int(datetime.datetime.strptime(sys.stdin.read().strip(),"%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()*1000))')
+t=$(( until_ms - $(logms 'pa/cd cooling down') ))
+ok $([ "$t" -ge 3900 ] && [ "$t" -le 4200 ]; echo $?) "Retry-After: 4 sets a 4 s cooldown (${t} ms)"
+back=$(logms 'cdx #1 -> pa/cd')
+ok $([ "$back" -ge "$until_ms" ]; echo $?) "the model is used again once the cooldown is over, not before"
+mock_mode A cd "429;retry_after_date=5"
 chat cdx >/dev/null
 until_s=$(stats | python3 -c '
 import json,sys,datetime
@@ -160,31 +196,32 @@ for pr in json.load(sys.stdin)["providers"]:
         if m["upstream_model"]=="cd":
             u=datetime.datetime.strptime(m["cooldown_until"],"%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
             print(round((u-datetime.datetime.now(datetime.timezone.utc)).total_seconds()))')
-like "$until_s" '^[23]$' "Retry-After as an HTTP date honoured (${until_s}s left)"
+like "$until_s" '^[345]$' "Retry-After as an HTTP date honoured (${until_s}s left)"
 mock_mode A cd null
-sleep 3.2
+sleep 5.2
 mock_mode A cd "429;retry_after=1000"
 chat cdx >/dev/null
 until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",upstream="cd"}' | awk '{print int($2+0.5)}')
-is "$until_s" 3 "a cooldown is capped at max_cooldown"
+like "$until_s" '^[56]$' "a cooldown is capped at max_cooldown (${until_s}s left)"
 mock_mode A cd null
-sleep 3.2
+sleep 6.2
 mock_mode A cd "429"
 chat cdx >/dev/null
 until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",upstream="cd"}' | awk '{print int($2+0.5)}')
-is "$until_s" 1 "429 without Retry-After cools down for recovery_interval"
+like "$until_s" '^[12]$' "429 without Retry-After cools down for recovery_interval (${until_s}s left)"
 mock_mode A cd null
 
 # ---- an embeddings-only model is probed with embeddings ----
 mock_mode A e1 500
-emb emb >/dev/null; emb emb >/dev/null
-is "$(model pa e1 healthy)" "false" "embeddings model unhealthy"
+emb emb >/dev/null
 before=$(mock_stats A | python3 -c 'import json,sys; p=json.load(sys.stdin)["paths"]; print(p.get("/v1/embeddings",0), p.get("/v1/chat/completions",0))')
+emb emb >/dev/null
 mock_mode A e1 null
-wait_for 4 sh -c "[ \"\$(curl -s -H 'X-API-Key: adm' $GW_URL/internal/stats | grep -o '\"upstream_model\":\"e1\",\"healthy\":true')\" ]" >/dev/null
+is "$(model pa e1 healthy)" "false" "embeddings model unhealthy"
+wait_for 8 sh -c "[ \"\$(curl -s -H 'X-API-Key: adm' $GW_URL/internal/stats | grep -o '\"upstream_model\":\"e1\",\"healthy\":true')\" ]" >/dev/null
 after=$(mock_stats A | python3 -c 'import json,sys; p=json.load(sys.stdin)["paths"]; print(p.get("/v1/embeddings",0), p.get("/v1/chat/completions",0))')
 set -- $before; eb=$1 cb=$2; set -- $after
-is "$(( $1 - eb )) $(( $2 - cb ))" "1 0" "the recovery probe used /v1/embeddings, not chat"
+is "$(( $1 - eb - 1 > 0 )) $(( $2 - cb ))" "1 0" "the recovery probe used /v1/embeddings, not chat"
 is "$(model pa e1 healthy)" "true" "embeddings model recovered"
 
 # ---- stats and metrics exact after a scripted sequence ----
