@@ -20,7 +20,7 @@
 
 #define PROXY_PREREAD_EVENTS 3                 /* data events read ahead at most */
 #define PROXY_PREREAD_MAX_BYTES (64u * 1024)   /* bytes read ahead at most */
-#define PROXY_MAX_RESPONSE_BYTES (256u << 20)  /* a non-stream answer larger than this fails */
+#define PROXY_MAX_RESPONSE_BYTES (64u << 20)   /* a non-stream answer larger than this fails */
 #define PROXY_ERROR_BODY_MAX 8192              /* bytes of a failed answer kept for the log */
 #define PROXY_MAX_COOLDOWN_DEFAULT_MS 300000
 

@@ -572,13 +572,15 @@ static void conn_read(struct conn *c)
         }
         return;
     }
-    if (buf_reserve(&c->in, SRV_READ_CHUNK) < 0) {
-        conn_close(c);
-        return;
-    }
-    ssize_t n = recv(c->fd, buf_tail(&c->in), SRV_READ_CHUNK, 0);
+    /* Read into one shared scratch buffer and keep only what arrived: an
+     * idle or slow connection then costs bytes, not a read-sized buffer. */
+    static char scratch[SRV_READ_CHUNK];
+    ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
     if (n > 0) {
-        buf_commit(&c->in, (size_t)n);
+        if (buf_append(&c->in, scratch, (size_t)n) < 0) {
+            conn_close(c);
+            return;
+        }
         c->last_io = loop_now();
         return;
     }
