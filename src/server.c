@@ -468,13 +468,22 @@ static void conn_process(struct conn *c)
 
 /* ---------------------------------------------------------------- */
 
+#define TRIM_AFTER_CLOSES 64    /* closes before freed memory is handed back */
+
 static void conn_free_deferred(void *p)
 {
+    static unsigned closes;
     struct conn *c = p;
     buf_free(&c->in);
     buf_free(&c->out);
     request_free(&c->req);
     free(c);
+    /* After a burst (a flood, a spike of streams) the heap is left at its
+     * peak: hand it back once the burst is gone. */
+    if (++closes >= TRIM_AFTER_CLOSES && S.nconns + S.nlinger_rejects == 0) {
+        closes = 0;
+        mem_release();
+    }
 }
 
 static void maybe_drain_done(void)

@@ -1,5 +1,9 @@
 #include "util.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -170,4 +174,11 @@ int parse_http_date(const char *s, size_t n, time_t *out)
         return -1;
     *out = t;
     return 0;
+}
+
+void mem_release(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

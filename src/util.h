@@ -36,6 +36,10 @@ int parse_int(const char *s, size_t n, long long min, long long max, long long *
  * RFC 850 and asctime forms).  0 and *out (UTC), or -1. */
 int parse_http_date(const char *s, size_t n, time_t *out);
 
+/* Give freed heap memory back to the system where the C library lets us
+ * (glibc keeps it otherwise; musl returns it by itself). */
+void mem_release(void);
+
 /* Wall-clock milliseconds since the epoch (for stats shown to people;
  * every timeout uses loop_now()). */
 uint64_t wall_ms(void);
