@@ -32,7 +32,7 @@ void app_log_warning(void *ctx, const char *msg)
 
 void app_apply_settings(const struct config *cfg)
 {
-    if (log_configure((size_t)cfg->log_ring_lines, cfg->log_file) < 0)
+    if (log_configure((size_t)cfg->log_ring_lines, cfg->log_file, cfg->log_max_bytes) < 0)
         log_error("log_file %s: cannot open, logging to stdout only", cfg->log_file);
     server_set_limits(cfg->max_body_bytes, cfg->max_connections);
     if (dns_configure(cfg->resolv_conf, cfg->hosts_file) < 0)

@@ -31,6 +31,7 @@
 #define DEFAULT_MAX_BODY_BYTES ((uint64_t)32 << 20)
 #define DEFAULT_MAX_CONNECTIONS 1024
 #define DEFAULT_LOG_RING_LINES 2000
+#define DEFAULT_LOG_MAX_BYTES ((uint64_t)10 << 20)
 #define DEFAULT_STREAM_IDLE_TIMEOUT 120
 #define DEFAULT_MAX_COOLDOWN 300
 #define DEFAULT_PROBE_TIMEOUT 15
@@ -798,6 +799,8 @@ static const struct key_def top_keys[] = {
       .off = offsetof(struct config, max_body_bytes), .aux_off = NO_FIELD, .span = NO_SPAN },
     INT(struct config, max_connections, R_POSITIVE, NO_SPAN),
     STR(struct config, log_file, R_EMPTY_NULL),
+    { .name = "log_max_bytes", .type = V_U64, .rule = R_POSITIVE,
+      .off = offsetof(struct config, log_max_bytes), .aux_off = NO_FIELD, .span = NO_SPAN },
     INT(struct config, log_ring_lines, R_NONNEG, NO_SPAN),
     INT(struct config, stream_idle_timeout, R_POSITIVE, NO_SPAN),
     INT(struct config, max_cooldown, R_POSITIVE, NO_SPAN),
@@ -1230,6 +1233,7 @@ static struct config *config_new(const char *path)
     c->max_body_bytes = DEFAULT_MAX_BODY_BYTES;
     c->max_connections = DEFAULT_MAX_CONNECTIONS;
     c->log_ring_lines = DEFAULT_LOG_RING_LINES;
+    c->log_max_bytes = DEFAULT_LOG_MAX_BYTES;
     c->stream_idle_timeout = DEFAULT_STREAM_IDLE_TIMEOUT;
     c->max_cooldown = DEFAULT_MAX_COOLDOWN;
     c->probe_timeout = DEFAULT_PROBE_TIMEOUT;

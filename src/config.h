@@ -91,6 +91,7 @@ struct config {
     uint64_t max_body_bytes;    /* default 32 MiB; must be > 0 */
     int max_connections;        /* default 1024; must be > 0 */
     char *log_file;             /* default NULL (off) */
+    uint64_t log_max_bytes;     /* rotate log_file past this size, default 10 MiB; > 0 */
     int log_ring_lines;         /* default 2000; >= 0 */
     int stream_idle_timeout;    /* seconds, default 120; must be > 0 */
     int max_cooldown;           /* seconds, default 300; must be > 0 */

@@ -28,6 +28,7 @@ static struct {
     int fd;           /* log file, or -1 */
     char *path;
     uint64_t file_bytes;
+    uint64_t file_max;
     time_t tsec;      /* second for which tstamp is valid */
     char tstamp[24];  /* "YYYY-MM-DD HH:MM:SS" */
 } G = { .fd = -1, .to_stdout = 1, .min = LOG_INFO };
@@ -83,8 +84,27 @@ static void file_close(void)
     G.fd = -1;
 }
 
+/* Create the missing directories of path (the reference logs to
+ * runtime/logs/app.log, and a fresh volume has no logs/ in it). */
+static void make_parents(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof tmp)
+        return;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        mkdir(tmp, 0755);
+        *p = '/';
+    }
+}
+
 static int file_open(void)
 {
+    make_parents(G.path);
     int fd = open(G.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
@@ -94,10 +114,11 @@ static int file_open(void)
     return 0;
 }
 
-int log_configure(size_t ring_lines, const char *file)
+int log_configure(size_t ring_lines, const char *file, uint64_t max_bytes)
 {
     if (ring_resize(ring_lines) < 0)
         return -1;
+    G.file_max = max_bytes;
     if (file && *file && G.path && strcmp(file, G.path) == 0 && G.fd >= 0)
         return 0;
     file_close();
@@ -206,7 +227,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     if (G.to_stdout)
         write_all(STDOUT_FILENO, line, n + 1);
     if (G.fd >= 0) {
-        if (G.file_bytes + n + 1 > LOG_FILE_MAX_BYTES)
+        if (G.file_max && G.file_bytes + n + 1 > G.file_max)
             file_rotate();
         if (G.fd >= 0) {
             write_all(G.fd, line, n + 1);

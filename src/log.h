@@ -13,14 +13,14 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 #define LOG_LINE_MAX 2048                 /* longer messages are cut */
-#define LOG_FILE_MAX_BYTES (10u << 20)    /* rotate the log file past this size */
 #define LOG_FILE_KEEP 3                   /* rotated files kept: file.1 .. file.3 */
 
 void log_init(void);
 void log_shutdown(void);
 /* Resize the ring (keeps the newest lines) and (re)open the log file;
- * file NULL or "" = no file.  0, or -1 when the file cannot be opened. */
-int log_configure(size_t ring_lines, const char *file);
+ * file NULL or "" = no file; the file is rotated past max_bytes.  0, or
+ * -1 when the file cannot be opened. */
+int log_configure(size_t ring_lines, const char *file, uint64_t max_bytes);
 void log_set_level(enum log_level min);
 /* Also write to stdout (on by default; tests of the ring may turn it off). */
 void log_set_stdout(int on);

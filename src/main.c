@@ -17,6 +17,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "probe_cli.h"
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
@@ -88,11 +89,12 @@ static int setup_signals(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: autoswitch [-c FILE] [-p PORT] [--check-config] [--version] [--help]\n"
+            "usage: autoswitch [-c FILE] [-p PORT] [--check-config] [--probe] [--version] [--help]\n"
             "\n"
             "  -c, --config FILE   config file (default " DEFAULT_CONFIG ")\n"
             "  -p, --port PORT     listen port (default $PORT, else %d)\n"
             "      --check-config  validate the config file, print the result, exit 0 or 1\n"
+            "      --probe         GET http://127.0.0.1:PORT/healthz, exit 0 on 200 else 1\n"
             "  -V, --version       print the version\n"
             "  -h, --help          this text\n"
             "\n"
@@ -112,11 +114,12 @@ int main(int argc, char **argv)
 {
     const char *config_file = DEFAULT_CONFIG;
     const char *port_arg = NULL;
-    int check_only = 0;
+    int check_only = 0, probe = 0;
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "port", required_argument, NULL, 'p' },
         { "check-config", no_argument, NULL, 'C' },
+        { "probe", no_argument, NULL, 'P' },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -127,6 +130,7 @@ int main(int argc, char **argv)
         case 'c': config_file = optarg; break;
         case 'p': port_arg = optarg; break;
         case 'C': check_only = 1; break;
+        case 'P': probe = 1; break;
         case 'V': printf("autoswitch %s\n", AUTOSWITCH_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -136,6 +140,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "autoswitch: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return 2;
+    }
+
+    if (probe) {   /* needs no config: the port is -p, $PORT or the default */
+        const char *src = port_arg ? port_arg : getenv("PORT");
+        int p = src && *src ? parse_port(src) : DEFAULT_PORT;
+        if (p < 0) {
+            fprintf(stderr, "autoswitch: invalid port '%s'\n", src);
+            return 1;
+        }
+        return probe_cli(p);
     }
 
     log_init();

@@ -365,5 +365,18 @@ for ep in completions responses moderations images/generations audio/speech; do
     is "$code" 200 "/v1/$ep is proxied"
 done
 
+# ---- a reload while a stream runs: it finishes on the config it started with ----
+curl -s -N "${AUTH[@]}" -H "X-Mock-Mode: stream;chunks=8;gap_ms=250" "$GW_URL/v1/chat/completions" -d "$sbody" > "$TMP/inflight.sse" &
+inflight=$!
+sleep 0.6
+sed -i '/alias: st}/d' "$TMP/cfg.yaml"
+kill -HUP "$GW_PID"
+sleep 0.3
+code=$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d "$sbody")
+is "$code" 404 "after the reload the removed alias is gone for new requests"
+wait $inflight
+like "$(tail -c 40 "$TMP/inflight.sse")" 'data: \[DONE\]' "the stream in flight finished on its old config"
+unlike "$(cat "$TMP/inflight.sse")" '"error"' "... without an error"
+
 stop_gateway
 done_testing
