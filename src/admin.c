@@ -43,6 +43,7 @@ bool admin_check(struct conn *c, const struct request *r, const struct config *c
 
 void admin_stats(struct conn *c, struct request *r, struct snapshot *s)
 {
+    r->quiet = true;   /* the admin page polls this every few seconds */
     if (!admin_check(c, r, s->cfg))
         return;
     struct buf b = BUF_INIT;
@@ -53,6 +54,7 @@ void admin_stats(struct conn *c, struct request *r, struct snapshot *s)
 
 void admin_health(struct conn *c, struct request *r, struct snapshot *s)
 {
+    r->quiet = true;   /* the admin page polls this every few seconds */
     if (!admin_check(c, r, s->cfg))
         return;
     struct buf b = BUF_INIT;
@@ -180,6 +182,7 @@ static void collect_line(void *ctx, uint64_t seq, const char *line, size_t len)
 
 void admin_logs_get(struct conn *c, struct request *r, struct snapshot *s)
 {
+    r->quiet = true;   /* the admin page polls this every few seconds */
     if (!admin_check(c, r, s->cfg))
         return;
     uint64_t since = 0;

@@ -115,7 +115,7 @@ void admin_config_get(struct conn *c, struct request *r, struct snapshot *s)
 struct edit {
     const char *text;     /* the JSON body */
     struct buf yaml;      /* the new providers block */
-    char err[300];
+    char err[640];
 };
 
 /* YAML double-quoted scalar: always safe, whatever the text. */
@@ -239,7 +239,15 @@ static bool emit_provider(struct edit *e, struct json_val p, size_t idx, const s
     }
     char pname[512];
     json_str_decode(e->text, name, pname, sizeof pname);
+    /* A renamed provider names its old self in previous_name, so a masked
+     * key can still be kept. */
     const struct cfg_provider *old = running(cfg, pname);
+    if (json_get(e->text, p, "previous_name", &v) && v.type == JSON_STRING) {
+        char prev[512];
+        json_str_decode(e->text, v, prev, sizeof prev);
+        if (running(cfg, prev))
+            old = running(cfg, prev);
+    }
     buf_append_str(&e->yaml, "  - name: ");
     yaml_str(&e->yaml, pname, strlen(pname));
     buf_append(&e->yaml, "\n", 1);
@@ -254,6 +262,10 @@ static bool emit_provider(struct edit *e, struct json_val p, size_t idx, const s
         buf_printf(&e->yaml, "    %s: ", str_keys[i]);
         if (!put_str(e, v, what, tmp, sizeof tmp))
             return false;
+        if (i == 1 && !strstr(tmp, "${") && access(tmp, R_OK) != 0) {
+            snprintf(e->err, sizeof e->err, "%s: cannot read %.150s: %s", what, tmp, strerror(errno));
+            return false;
+        }
         buf_append(&e->yaml, "\n", 1);
     }
     if (json_get(e->text, p, "api_key", &v) && v.type != JSON_NULL) {
@@ -499,7 +511,7 @@ void admin_config_post(struct conn *c, struct request *r, struct snapshot *s)
     struct buf old = BUF_INIT, text = BUF_INIT;
     memset(repl, 0, sizeof repl);
     const char *path = app_config_path();
-    char err[600];
+    char err[800];
     int status = 400;
 
     if (json_parse(e.text, buf_len(&r->body), &root, &jerr) < 0) {

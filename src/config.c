@@ -719,6 +719,14 @@ static int close_provider(struct parser *p, void *obj, const yaml_mark_t *start)
         prov->weight = DEFAULT_WEIGHT;
     if (prov->timeout <= 0)
         prov->timeout = DEFAULT_TIMEOUT;
+    /* The same (upstream, alias) twice would share one health and stats
+     * entry and count its weight twice: almost surely a copy-paste slip. */
+    for (size_t i = 0; i < prov->n_mappings; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(prov->mappings[i].upstream, prov->mappings[j].upstream) == 0 &&
+                strcmp(prov->mappings[i].alias, prov->mappings[j].alias) == 0)
+                return fail(p, start, "model_mappings[%zu] repeats model_mappings[%zu] (upstream \"%s\", alias \"%s\")",
+                            i, j, prov->mappings[i].upstream, prov->mappings[i].alias);
     return 0;
 }
 

@@ -121,6 +121,7 @@ static void request_reset(struct request *r)
     r->path = r->query = NULL;
     r->path_len = r->query_len = 0;
     r->is_head = false;
+    r->quiet = false;
     r->status = 0;
     r->bytes_out = 0;
 }
@@ -254,7 +255,7 @@ static void access_log(struct conn *c)
     uint64_t ms = loop_clock() - r->start_ms;
     int mlen = (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len);
     int plen = (int)(r->path_len > 256 ? 256 : r->path_len);
-    log_info("%s %.*s %.*s %d %lluB %llums%s%.*s", c->peer, mlen, r->hp.method ? r->hp.method : "-",
+    log_msg(r->quiet && r->status < 400 ? LOG_DEBUG : LOG_INFO, "%s %.*s %.*s %d %lluB %llums%s%.*s", c->peer, mlen, r->hp.method ? r->hp.method : "-",
              plen, r->path ? r->path : "-", r->status, (unsigned long long)r->bytes_out,
              (unsigned long long)ms, buf_len(&r->note) ? " " : "", (int)buf_len(&r->note),
              buf_len(&r->note) ? buf_head(&r->note) : "");

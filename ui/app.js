@@ -568,9 +568,8 @@
 
   // ---------------- logs ----------------
 
-  const L = { since: 0, timer: 0, busy: false, count: 0, unseen: 0, q: '', polls: false, nogap: false, levels: new Set(['DEBUG', 'INFO', 'WARN', 'ERROR']) };
+  const L = { since: 0, timer: 0, busy: false, count: 0, unseen: 0, q: '', nogap: false, levels: new Set(['DEBUG', 'INFO', 'WARN', 'ERROR']) };
   // This page's own polling, hidden unless asked for.
-  const POLL_RE = /^\S+ GET \/api\/admin\/(health|logs)\S* [23]\d\d /;
   const LOG_RE = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) (DEBUG|INFO|WARN|ERROR) ([\s\S]*)$/;
   const view = () => $('#l-view');
 
@@ -616,7 +615,7 @@
   }
 
   function logMatch(e) {
-    return L.levels.has(e.dataset.level) && (!L.q || e.dataset.lc.includes(L.q)) && (L.polls || !e.dataset.poll);
+    return L.levels.has(e.dataset.level) && (!L.q || e.dataset.lc.includes(L.q));
   }
 
   function logLine(l) {
@@ -628,7 +627,6 @@
       : h('div', { class: 'll lv-info' }, h('span', { class: 'lm', text: l.text }));
     e.dataset.level = lvl;
     e.dataset.lc = l.text.toLowerCase();
-    if (m && POLL_RE.test(m[4])) e.dataset.poll = '1';
     e.hidden = !logMatch(e);
     return e;
   }
@@ -675,7 +673,6 @@
     const stick = atBottom(view());
     L.levels = new Set($$('.chips input:checked').map(i => i.value));
     L.q = $('#l-filter').value.trim().toLowerCase();
-    L.polls = $('#l-polls').checked;
     for (const e of $$('.ll:not(.gap)', view())) e.hidden = !logMatch(e);
     countLogs();
     if (stick) jump();
@@ -730,7 +727,7 @@
 
     $('#l-live').addEventListener('change', () => { if ($('#l-live').checked) pollLogs(); else clearTimeout(L.timer); });
     $('#l-clear').addEventListener('click', clearLogs);
-    for (const c of $$('.chips input, #l-polls')) c.addEventListener('change', filterLogs);
+    for (const c of $$('.chips input')) c.addEventListener('change', filterLogs);
     let deb = 0;
     $('#l-filter').addEventListener('input', () => { clearTimeout(deb); deb = setTimeout(filterLogs, 120); });
     $('#l-jump').addEventListener('click', jump);
