@@ -21,6 +21,16 @@ endif
 SRCS       := $(filter-out src/main.c,$(wildcard src/*.c))
 OBJS       := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 GEN_OBJS   := $(BUILD)/obj/ui_data.o
+
+# Optional compiled-in CA bundle (src/ca_builtin.h, scripts/gen_ca.c):
+#   make CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+# (make static compiles the system bundle in unless given CA_BUNDLE=).
+CA_BUNDLE  ?=
+HOSTCC     ?= cc
+ifneq ($(CA_BUNDLE),)
+CPPFLAGS   += -DAUTOSWITCH_BUILTIN_CA
+GEN_OBJS   += $(BUILD)/obj/ca_builtin.o
+endif
 LIB        := $(BUILD)/libautoswitch.a
 BIN        := $(BUILD)/autoswitch
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -39,7 +49,7 @@ deps:
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj $(BUILD)/gen/ui_data.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/gen/ui_data.c $(BUILD)/gen/ui_data.h: scripts/embed_ui.sh $(UI_FILES) | $(BUILD)/gen
+$(BUILD)/gen/ui_data.c $(BUILD)/gen/ui_data.h &: scripts/embed_ui.sh $(UI_FILES) | $(BUILD)/gen
 	scripts/embed_ui.sh ui $(BUILD)/gen
 
 $(BUILD)/obj/ui_data.o: $(BUILD)/gen/ui_data.c | $(BUILD)/obj
@@ -57,6 +67,23 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB) | $(BUILD)/tests
 
 $(BUILD)/obj $(BUILD)/gen $(BUILD)/tests:
 	mkdir -p $@
+
+$(BUILD)/gen_ca: scripts/gen_ca.c | $(BUILD)/gen
+	$(HOSTCC) -std=c11 -O2 -o $@ $< -lbearssl
+
+$(BUILD)/gen/ca_builtin.c: $(BUILD)/gen_ca $(CA_BUNDLE) | $(BUILD)/gen
+	$(BUILD)/gen_ca $(CA_BUNDLE) $@
+
+$(BUILD)/obj/ca_builtin.o: $(BUILD)/gen/ca_builtin.c src/ca_builtin.h | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# tls.c compiles differently with and without a bundle: rebuild it when
+# CA_BUNDLE changes (the stamp is rewritten only then).
+$(BUILD)/obj/tls.o: $(BUILD)/gen/ca_bundle.stamp
+$(BUILD)/gen/ca_bundle.stamp: FORCE | $(BUILD)/gen
+	@echo '$(CA_BUNDLE)' | cmp -s - $@ || echo '$(CA_BUNDLE)' > $@
+.PHONY: FORCE
+FORCE:
 
 unit: $(UNIT_BINS)
 
@@ -90,3 +117,108 @@ demo: deps all
 
 clean:
 	rm -rf build build-asan build-clang
+
+# ======================================================================
+# Static, cross and container builds (everything below; README "Static
+# binary, routers and Docker").
+#
+#   make static                 build-static/autoswitch for this machine
+#   make static ARCH=aarch64    build-static-aarch64/autoswitch
+#   make static ARCH=armhf      build-static-armhf/autoswitch
+#   make static CA_BUNDLE=      without the compiled-in CA bundle
+#                               (default: /etc/ssl/certs/ca-certificates.crt)
+#
+# A fully static, stripped binary on musl.  Native: Debian's musl-gcc
+# (musl-tools).  Cross: Debian's cross gcc (gcc-aarch64-linux-gnu,
+# gcc-arm-linux-gnueabihf) driven by the specs file of Debian's musl-dev
+# package for that architecture (unpacked by scripts/vendor.sh, paths
+# rewritten to vendor/).  BearSSL and libyaml are compiled from the pinned
+# Debian sources (scripts/vendor.sh, vendor/SHA256SUMS) with the same
+# compiler and flags.  The compiling runs as a sub-make with STATIC_ARCH
+# set, which reuses the rules above with BUILD=<the static directory>.
+# ======================================================================
+STATIC_CROSS  := aarch64 armhf
+HOST_ARCH     := $(shell uname -m | sed -e 's/^armv[78].*/armhf/' -e 's/^arm64$$/aarch64/')
+ARCH          ?= $(HOST_ARCH)
+override ARCH := $(patsubst arm64,aarch64,$(patsubst amd64,x86_64,$(ARCH)))
+STATIC_DIR    := $(if $(filter $(HOST_ARCH),$(ARCH)),build-static,build-static-$(ARCH))
+IS_CROSS      := $(filter-out $(HOST_ARCH),$(ARCH))
+ifeq ($(origin CA_BUNDLE),file)
+STATIC_CA     := /etc/ssl/certs/ca-certificates.crt
+else
+STATIC_CA     := $(CA_BUNDLE)
+endif
+# per architecture: the cross gcc prefix and Debian's musl triplet
+CROSS_aarch64 := aarch64-linux-gnu-
+CROSS_armhf   := arm-linux-gnueabihf-
+MUSL_aarch64  := aarch64-linux-musl
+MUSL_armhf    := arm-linux-musleabihf
+
+.PHONY: static static-stage static-bin-path clean-static
+
+static:
+	@$(if $(filter $(HOST_ARCH) $(STATIC_CROSS),$(ARCH)),:,$(error make static: ARCH=$(ARCH) is not one of $(HOST_ARCH) $(STATIC_CROSS)))
+	@scripts/deps.sh static $(if $(IS_CROSS),cross)
+	@$(if $(STATIC_CA),test -r $(STATIC_CA) || { echo "make static: no CA bundle $(STATIC_CA) to compile in (install ca-certificates, or CA_BUNDLE= for none)" >&2; exit 1; })
+	@scripts/vendor.sh bearssl libyaml $(if $(IS_CROSS),musl-$(ARCH))
+	@$(MAKE) --no-print-directory BUILD=$(STATIC_DIR) STATIC_ARCH=$(ARCH) CA_BUNDLE=$(STATIC_CA) static-stage
+
+# The binary make static ARCH=... writes (for scripts and tests).
+static-bin-path:
+	@echo $(STATIC_DIR)/autoswitch
+
+clean-static:
+	rm -rf build-static build-static-*
+
+ifneq ($(STATIC_ARCH),)
+STATIC_CFLAGS   := -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables
+override CFLAGS := $(STATIC_CFLAGS) -std=c11 $(WARN) -fno-strict-aliasing
+override LDFLAGS := -static -s -Wl,--gc-sections -Wl,-O1 -Wl,--build-id=none
+CPPFLAGS        += -Ivendor/bearssl/inc -Ivendor/libyaml/include
+ifeq ($(STATIC_ARCH),$(HOST_ARCH))
+override CC     := musl-gcc
+MUSL_SPECS      :=
+else
+MUSL_DIR        := vendor/musl-$(STATIC_ARCH)
+MUSL_SPECS      := $(BUILD)/musl-gcc.specs
+override CC     := $(CROSS_$(STATIC_ARCH))gcc -specs $(abspath $(MUSL_SPECS))
+endif
+
+BEARSSL_OBJS := $(patsubst vendor/bearssl/src/%.c,$(BUILD)/vendor/bearssl/%.o,$(shell find vendor/bearssl/src -name '*.c' | LC_ALL=C sort))
+YAML_OBJS    := $(patsubst vendor/libyaml/src/%.c,$(BUILD)/vendor/libyaml/%.o,$(wildcard vendor/libyaml/src/*.c))
+YAML_VER     := $(shell sed -n 's/^set (YAML_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\))$$/\2/p' vendor/libyaml/CMakeLists.txt)
+STATIC_LIBS  := $(BUILD)/libbearssl.a $(BUILD)/libyaml.a
+override LDLIBS := $(STATIC_LIBS)
+
+static-stage: $(BIN)
+	@echo "static: $(BIN): $$(wc -c < $(BIN)) bytes ($(STATIC_ARCH), CA bundle: $(or $(CA_BUNDLE),none))"
+
+$(BIN): $(STATIC_LIBS)
+$(OBJS) $(GEN_OBJS) $(BUILD)/obj/main.o $(BEARSSL_OBJS) $(YAML_OBJS): | $(MUSL_SPECS)
+
+$(BUILD)/vendor/bearssl/%.o: vendor/bearssl/src/%.c vendor/bearssl/.vendored
+	@mkdir -p $(@D)
+	$(CC) $(STATIC_CFLAGS) -Ivendor/bearssl/inc -Ivendor/bearssl/src -c -o $@ $<
+
+$(BUILD)/vendor/libyaml/%.o: vendor/libyaml/src/%.c vendor/libyaml/.vendored
+	@mkdir -p $(@D)
+	$(CC) $(STATIC_CFLAGS) -Ivendor/libyaml/include -DYAML_VERSION_MAJOR=$(word 1,$(YAML_VER)) \
+	  -DYAML_VERSION_MINOR=$(word 2,$(YAML_VER)) -DYAML_VERSION_PATCH=$(word 3,$(YAML_VER)) \
+	  '-DYAML_VERSION_STRING="$(word 1,$(YAML_VER)).$(word 2,$(YAML_VER)).$(word 3,$(YAML_VER))"' -c -o $@ $<
+
+$(BUILD)/libbearssl.a: $(BEARSSL_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libyaml.a: $(YAML_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+# Debian's musl-gcc.specs for the target, pointed at the unpacked package.
+$(MUSL_SPECS): $(MUSL_DIR)/.vendored
+	@mkdir -p $(@D)
+	sed -e 's|/usr/include/$(MUSL_$(STATIC_ARCH))|$(abspath $(MUSL_DIR))/usr/include/$(MUSL_$(STATIC_ARCH))|g' \
+	    -e 's|/usr/lib/$(MUSL_$(STATIC_ARCH))|$(abspath $(MUSL_DIR))/usr/lib/$(MUSL_$(STATIC_ARCH))|g' \
+	    $(MUSL_DIR)/usr/lib/$(MUSL_$(STATIC_ARCH))/musl-gcc.specs > $@.tmp
+	mv $@.tmp $@
+endif

@@ -2,18 +2,29 @@
 # Install the Debian packages the build and the tests need.  Idempotent:
 # does nothing when everything is present.  Extra package groups:
 #   deps.sh            build + test
-#   deps.sh static     + musl and the cross toolchains (make static)
+#   deps.sh static     + musl, dpkg-source and the CA bundle (make static)
+#   deps.sh cross      + the aarch64/armhf cross compilers and qemu-user
+#                        (make static ARCH=aarch64|armhf, static_cross.t)
 #   deps.sh bench      + nginx, haproxy, wrk (scripts/bench.sh)
+#   deps.sh node       + node and npm (the OpenAI SDK test)
+#   deps.sh browser    + chromium, node and npm (the browser test)
+#   deps.sh fuzz       + clang and its libFuzzer runtime (make fuzz)
 set -eu
 
 base="make gcc libc6-dev libbearssl-dev libyaml-dev curl python3 perl openssl gzip"
 pkgs="$base"
 for group in "$@"; do
     case "$group" in
-        static) pkgs="$pkgs musl-tools dpkg-dev" ;;
+        static) pkgs="$pkgs musl-tools dpkg-dev ca-certificates debian-archive-keyring" ;;
         cross)  pkgs="$pkgs gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static" ;;
         bench)  pkgs="$pkgs nginx-light haproxy wrk" ;;
-        browser) pkgs="$pkgs chromium nodejs npm" ;;
+        browser) pkgs="$pkgs chromium"
+                 # Node may come from another repository (NodeSource ships npm
+                 # inside its nodejs): only ask Debian for what is missing.
+                 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+                 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm" ;;
+        node)   command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+                command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm" ;;
         fuzz)   pkgs="$pkgs clang libclang-rt-14-dev" ;;
         *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac

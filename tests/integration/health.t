@@ -25,6 +25,9 @@ providers:
       - {upstream: h1, alias: hx}
       - {upstream: h3, alias: h3x, max_failures: 3}
       - {upstream: cd, alias: cdx}
+      - {upstream: cdate, alias: cdy}
+      - {upstream: ccap, alias: cdz}
+      - {upstream: cnone, alias: cdw}
       - {upstream: e1, alias: emb, probe: embeddings}
       - {upstream: s1, alias: sx}
   - name: pb
@@ -101,6 +104,12 @@ is "$code" 401 "/metrics needs Bearer admin_key"
 body=$(curl -s "${ADM[@]}" "$GW_URL/api/admin/health")
 is "$(jget "$body" 'str(j["code"])+" "+str(len(j["data"]))')" "200 3" "/api/admin/health: envelope with the providers"
 
+# ---- probe backoff: started first, judged near the end ----
+mock_mode C c1 500
+chat backoff >/dev/null; chat backoff >/dev/null
+backoff_t0=$SECONDS
+is "$(model pc c1 healthy)" "false" "backoff model unhealthy"
+
 # ---- unhealthy after exactly max_failures (2) ----
 # Timing is read from the gateway's own log lines, and state from snapshots
 # taken right after each event, so a loaded machine cannot blur them.
@@ -146,21 +155,6 @@ is "$(hdr X-Autoswitch-Provider)" "pa" "with every candidate unhealthy, they are
 is "$(model pa h3 healthy)" "true" "a success makes it healthy at once"
 mock_mode B h4 null
 
-# ---- probe backoff: gaps double up to health_check_period ----
-mock_mode C c1 500
-chat backoff >/dev/null; chat backoff >/dev/null
-is "$(model pc c1 healthy)" "false" "backoff model unhealthy"
-sleep 10.6
-gaps=$(curl -s "http://127.0.0.1:$PC/_mock/requests?n=50" | python3 -c '
-import json,sys
-t=[r["time"] for r in json.load(sys.stdin) if r["path"].endswith("/chat/completions") and r.get("model")=="c1"]
-t=t[1:]   # from the second real request: the model went unhealthy then
-print(" ".join("%.1f"%(b-a) for a,b in zip(t,t[1:])))')
-like "$gaps" '^(1\.9|2\.[0-4]) (3\.9|4\.[0-4]) (3\.9|4\.[0-4])' "first probe after recovery_interval (2 s), then gaps double, capped at health_check_period (gaps: $gaps)"
-like "$(model pc c1 next_probe_at)" '^20[0-9]{2}-' "next_probe_at is reported while unhealthy"
-like "$(cat "$GW_LOG")" 'probe of pc/c1 \(chat\) failed: chat answered 500; next in 4s' "failed probes are logged with the next gap"
-mock_mode C c1 null
-
 # ---- 429 cooldown: Retry-After in seconds and as an HTTP date ----
 mock_mode A cd "429;retry_after=4"
 mh=$(mock_stats A)
@@ -187,27 +181,24 @@ t=$(( until_ms - $(logms 'pa/cd cooling down') ))
 ok $([ "$t" -ge 3900 ] && [ "$t" -le 4200 ]; echo $?) "Retry-After: 4 sets a 4 s cooldown (${t} ms)"
 back=$(logms 'cdx #1 -> pa/cd')
 ok $([ "$back" -ge "$until_ms" ]; echo $?) "the model is used again once the cooldown is over, not before"
-mock_mode A cd "429;retry_after_date=5"
-chat cdx >/dev/null
+# Each further case uses its own model, so no test waits for a cooldown to end.
+mock_mode A cdate "429;retry_after_date=5"
+chat cdy >/dev/null
 until_s=$(stats | python3 -c '
 import json,sys,datetime
 for pr in json.load(sys.stdin)["providers"]:
     for m in pr["model_healths"]:
-        if m["upstream_model"]=="cd":
+        if m["upstream_model"]=="cdate":
             u=datetime.datetime.strptime(m["cooldown_until"],"%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
             print(round((u-datetime.datetime.now(datetime.timezone.utc)).total_seconds()))')
 like "$until_s" '^[345]$' "Retry-After as an HTTP date honoured (${until_s}s left)"
-mock_mode A cd null
-sleep 5.2
-mock_mode A cd "429;retry_after=1000"
-chat cdx >/dev/null
-until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",upstream="cd"}' | awk '{print int($2+0.5)}')
+mock_mode A ccap "429;retry_after=1000"
+chat cdz >/dev/null
+until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",upstream="ccap"}' | awk '{print int($2+0.5)}')
 like "$until_s" '^[56]$' "a cooldown is capped at max_cooldown (${until_s}s left)"
-mock_mode A cd null
-sleep 6.2
-mock_mode A cd "429"
-chat cdx >/dev/null
-until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",upstream="cd"}' | awk '{print int($2+0.5)}')
+mock_mode A cnone "429"
+chat cdw >/dev/null
+until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",upstream="cnone"}' | awk '{print int($2+0.5)}')
 like "$until_s" '^[12]$' "429 without Retry-After cools down for recovery_interval (${until_s}s left)"
 mock_mode A cd null
 
@@ -243,6 +234,18 @@ is "$(val 'autoswitch_upstream_latency_seconds_count{provider="pa",alias="sx",up
 is "$(val 'autoswitch_upstream_healthy{provider="pa",upstream="s1"}')" "1.0" "metrics: health gauge"
 like "$(val 'autoswitch_open_connections')" '^[0-9]' "metrics: open connections"
 is "$(val 'autoswitch_upstream_failovers_total{provider="pa",alias="hx",upstream="h1"}')" "2.0" "metrics: failovers counted"
+
+# ---- probe backoff: gaps double up to health_check_period ----
+while [ $((SECONDS - backoff_t0)) -lt 11 ]; do sleep 0.2; done
+gaps=$(curl -s "http://127.0.0.1:$PC/_mock/requests?n=50" | python3 -c '
+import json,sys
+t=[r["time"] for r in json.load(sys.stdin) if r["path"].endswith("/chat/completions") and r.get("model")=="c1"]
+t=t[1:]   # from the second real request: the model went unhealthy then
+print(" ".join("%.1f"%(b-a) for a,b in zip(t,t[1:])))')
+like "$gaps" '^(1\.9|2\.[0-4]) (3\.9|4\.[0-4]) (3\.9|4\.[0-4])' "first probe after recovery_interval (2 s), then gaps double, capped at health_check_period (gaps: $gaps)"
+like "$(model pc c1 next_probe_at)" '^20[0-9]{2}-' "next_probe_at is reported while unhealthy"
+like "$(cat "$GW_LOG")" 'probe of pc/c1 \(chat\) failed: chat answered 500; next in 4s' "failed probes are logged with the next gap"
+mock_mode C c1 null
 
 # ---- reload: a bad file changes nothing; an edited one keeps state ----
 cp "$TMP/cfg.yaml" "$TMP/good.yaml"
