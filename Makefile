@@ -96,7 +96,7 @@ test: deps
 
 test-only: all unit
 	AUTOSWITCH_BIN=$(abspath $(BIN)) BUILD_DIR=$(abspath $(BUILD)) \
-	  prove --exec '' --timer -j2 $(UNIT_BINS) $(INTEG)
+	  prove --exec '' --timer -j3 $(UNIT_BINS) $(INTEG)
 
 asan:
 	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit
