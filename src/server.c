@@ -470,20 +470,30 @@ static void conn_process(struct conn *c)
 /* ---------------------------------------------------------------- */
 
 #define TRIM_AFTER_CLOSES 64    /* closes before freed memory is handed back */
+#define TRIM_DELAY_MS 1000      /* at most one trim per second */
+
+static unsigned closes_since_trim;
+static struct loop_timer trim_timer;
+
+static void trim_now(void *ctx)
+{
+    (void)ctx;
+    closes_since_trim = 0;
+    mem_release();
+}
 
 static void conn_free_deferred(void *p)
 {
-    static unsigned closes;
     struct conn *c = p;
     buf_free(&c->in);
     buf_free(&c->out);
     request_free(&c->req);
     free(c);
     /* After a burst (a flood, a spike of streams) the heap is left at its
-     * peak: hand it back once the burst is gone. */
-    if (++closes >= TRIM_AFTER_CLOSES && S.nconns + S.nlinger_rejects == 0) {
-        closes = 0;
-        mem_release();
+     * peak: hand it back a little later, once per second at most. */
+    if (++closes_since_trim >= TRIM_AFTER_CLOSES && !loop_timer_armed(&trim_timer)) {
+        loop_timer_init(&trim_timer, trim_now, NULL);
+        loop_timer_set(&trim_timer, TRIM_DELAY_MS);
     }
 }
 
@@ -941,6 +951,7 @@ static void close_listener(void)
 
 void server_close_all(void)
 {
+    loop_timer_stop(&trim_timer);
     close_listener();
     while (S.conns)
         conn_close(S.conns);
