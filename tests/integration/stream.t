@@ -149,5 +149,21 @@ wait $inflight
 like "$(tail -c 40 "$TMP/inflight.sse")" 'data: \[DONE\]' "the stream in flight finished on its old config"
 unlike "$(cat "$TMP/inflight.sse")" '"error"' "... without an error"
 
-stop_gateway
+# ---- SIGTERM while a stream runs: it finishes, then the process exits ----
+sed -i 's/{upstream: a-ok, alias: ok}/{upstream: a-ok, alias: ok}\n      - {upstream: a-st, alias: st}/' "$TMP/cfg.yaml"
+kill -HUP "$GW_PID"; sleep 0.3
+curl -s -N "${AUTH[@]}" -H "X-Mock-Mode: stream;chunks=8;gap_ms=250" "$GW_URL/v1/chat/completions" -d "$sbody" > "$TMP/drain.sse" &
+streaming=$!
+sleep 0.5
+kill -TERM "$GW_PID"
+sleep 0.3
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$GW_URL/healthz")
+is "$code" 000 "while draining, new connections are not accepted"
+wait $streaming
+like "$(tail -c 40 "$TMP/drain.sse")" 'data: \[DONE\]' "SIGTERM lets the running stream finish"
+status=0
+wait "$GW_PID" || status=$?
+is "$status" 0 "then the gateway exits 0"
+like "$(cat "$GW_LOG")" 'shutdown complete' "... and says so"
+is "$(cat "$TMP"/san* 2>/dev/null | head -c 2000)" "" "no sanitizer report"
 done_testing
