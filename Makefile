@@ -38,7 +38,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG      := $(sort $(wildcard tests/integration/*.t))
 UI_FILES   := $(sort $(wildcard ui/*))
 
-.PHONY: all deps run test test-only asan test-asan clean valgrind clang unit demo
+.PHONY: all deps run test test-only asan test-asan clean valgrind clang unit demo fuzz
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -111,6 +111,12 @@ clang:
 # Start, serve 1000 requests, SIGTERM, under valgrind: no leaks.
 valgrind: all
 	AUTOSWITCH_BIN=$(abspath $(BIN)) scripts/valgrind.sh
+
+# libFuzzer targets for every parser of outside bytes (tests/fuzz/),
+# FUZZ_SECONDS each after replaying the committed regression inputs.
+FUZZ_SECONDS ?= 30
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 demo: deps all
 	scripts/demo.sh

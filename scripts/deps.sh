@@ -25,7 +25,7 @@ for group in "$@"; do
                  command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm" ;;
         node)   command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
                 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm" ;;
-        fuzz)   pkgs="$pkgs clang libclang-rt-14-dev" ;;
+        fuzz)   pkgs="$pkgs clang libclang-rt-14-dev llvm-14" ;;
         *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac
 done

@@ -191,7 +191,12 @@ static void dn_collect(void *ctx, const void *p, size_t n)
 static void der_to_x509(void *ctx, const void *p, size_t n)
 {
     struct pem_load *L = ctx;
-    br_x509_decoder_push(&L->x509, p, n);
+    /* Feed the decoder only while it still wants bytes: BearSSL 0.6 reads
+     * through a NULL pointer when pushed to after it stopped (an error, or
+     * bytes after a complete certificate - found by fuzzing).  "Truncated"
+     * is its word for "not finished yet". */
+    if (br_x509_decoder_last_error(&L->x509) == BR_ERR_X509_TRUNCATED)
+        br_x509_decoder_push(&L->x509, p, n);
 }
 
 /* Whether a PEM object name is a certificate.  BearSSL 0.6 strips the
