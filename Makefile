@@ -38,7 +38,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG      := $(sort $(wildcard tests/integration/*.t))
 UI_FILES   := $(sort $(wildcard ui/*))
 
-.PHONY: all deps run test test-only asan test-asan clean valgrind clang unit demo fuzz
+.PHONY: all deps deps-test run test test-only asan test-asan clean valgrind clang unit demo fuzz
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -91,7 +91,12 @@ run: deps all
 	$(BIN) -c $(CONFIG)
 
 # Every test: C unit tests and the real binary against mock upstreams.
-test: deps
+# Installs up front what the tests use beyond the build (node, chromium,
+# musl, cross compilers, qemu), so no test has to.
+deps-test:
+	@scripts/deps.sh test
+
+test: deps-test
 	$(MAKE) --no-print-directory test-only
 
 test-only: all unit
@@ -101,7 +106,7 @@ test-only: all unit
 asan:
 	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit
 
-test-asan: deps
+test-asan: deps-test
 	SANITIZED=1 $(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-only
 
 # Warnings must be clean under clang as well as gcc.

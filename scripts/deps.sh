@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install the Debian packages the build and the tests need.  Idempotent:
 # does nothing when everything is present.  Extra package groups:
-#   deps.sh            build + test
+#   deps.sh            build + the core tests
+#   deps.sh test       + everything `make test` uses (node, chromium, musl,
+#                        the cross compilers and qemu)
 #   deps.sh static     + musl, dpkg-source and the CA bundle (make static)
 #   deps.sh cross      + the aarch64/armhf cross compilers and qemu-user
 #                        (make static ARCH=aarch64|armhf, static_cross.t)
@@ -13,7 +15,14 @@ set -eu
 
 base="make gcc libc6-dev libbearssl-dev libyaml-dev curl python3 perl openssl gzip"
 pkgs="$base"
-for group in "$@"; do
+groups=""
+for g in "$@"; do
+    case "$g" in
+        test) groups="$groups node browser static cross" ;;
+        *) groups="$groups $g" ;;
+    esac
+done
+for group in $groups; do
     case "$group" in
         static) pkgs="$pkgs musl-tools dpkg-dev ca-certificates debian-archive-keyring" ;;
         cross)  pkgs="$pkgs gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static" ;;
@@ -49,10 +58,15 @@ if [ "$(id -u)" -ne 0 ]; then
         exit 1
     fi
 fi
+# Tests may call this script in parallel: one apt at a time.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/autoswitch-deps.lock"
+    flock 9
+fi
 echo "deps.sh: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 # A fresh machine may have no package lists yet.
-if ! $sudo apt-get install -y --no-install-recommends $missing </dev/null; then
+if ! $sudo apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $missing </dev/null; then
     $sudo apt-get update </dev/null
-    $sudo apt-get install -y --no-install-recommends $missing </dev/null
+    $sudo apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $missing </dev/null
 fi
