@@ -110,7 +110,7 @@ enum hp_chunk_result {
     HP_CHUNK_DATA = 1,      /* *data, *data_len: decoded bytes (len > 0) */
     HP_CHUNK_NEED_MORE = 0, /* all input consumed, message not finished */
     HP_CHUNK_DONE = 2,      /* last chunk and trailers consumed: message ends */
-    HP_CHUNK_ERROR = -1     /* malformed size line, size over 2^62, missing
+    HP_CHUNK_ERROR = -1     /* malformed size line, size of 2^60 or more, missing
                                CRLF after data, oversized line or trailers */
 };
 

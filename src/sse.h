@@ -26,7 +26,8 @@ struct sse_splitter {
 
 /* One line: text[0, len) without the end-of-line, then eol[0, eol_len)
  * ("\n", "\r\n", "\r" or "" for a partial piece).  partial: a piece of an
- * over-long line (more pieces follow until one has eol_len > 0).
+ * over-long line (more pieces follow until one has eol_len > 0, or, at the
+ * end of the stream, an empty piece with eol "").
  * Return 0 to go on, -1 to stop. */
 typedef int (*sse_line_fn)(void *ctx, const char *text, size_t len, const char *eol, size_t eol_len,
                            bool partial);
