@@ -168,7 +168,7 @@ PY
 )
 elapsed=$((SECONDS - start))
 is "$out" "HTTP/1.1 408 Request Timeout" "a head dribbled byte by byte gets 408"
-ok $([ $elapsed -ge 9 ] && [ $elapsed -le 13 ]; echo $?) "... after about 10 s (took ${elapsed}s)"
+ok $([ $elapsed -ge 9 ] && [ $elapsed -le 16 ]; echo $?) "... after about 10 s (took ${elapsed}s)"
 
 # ---- connection cap ----
 out=$(python3 - "$GW_PORT" <<'PY'
