@@ -6,6 +6,77 @@
 #include <string.h>
 
 #define BUF_MIN_CAP 256
+#define MEM_CLASS_MIN 64          /* classes: 64, 128, ... MEM_CACHE_BLOCK_MAX */
+#define MEM_CLASSES 10
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MEM_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEM_CACHE 0
+#endif
+#endif
+#ifndef MEM_CACHE
+#define MEM_CACHE 1
+#endif
+
+struct free_block {
+    struct free_block *next;
+};
+
+static struct free_block *cache[MEM_CLASSES];
+static size_t cached_bytes;
+
+static int mem_class(size_t n)
+{
+    size_t size = MEM_CLASS_MIN;
+    for (int k = 0; k < MEM_CLASSES; k++, size <<= 1)
+        if (n <= size)
+            return k;
+    return -1;
+}
+
+void *mem_get(size_t n, size_t *cap)
+{
+    int k = mem_class(n);
+    size_t size = k < 0 ? n : (size_t)MEM_CLASS_MIN << k;
+    if (cap)
+        *cap = size;
+    if (MEM_CACHE && k >= 0 && cache[k]) {
+        struct free_block *b = cache[k];
+        cache[k] = b->next;
+        cached_bytes -= size;
+        return b;
+    }
+    return malloc(size);
+}
+
+void mem_put(void *p, size_t cap)
+{
+    if (!p)
+        return;
+    int k = mem_class(cap);
+    if (MEM_CACHE && k >= 0 && ((size_t)MEM_CLASS_MIN << k) == cap && cached_bytes + cap <= MEM_CACHE_MAX) {
+        struct free_block *b = p;
+        b->next = cache[k];
+        cache[k] = b;
+        cached_bytes += cap;
+        return;
+    }
+    free(p);
+}
+
+void mem_flush(void)
+{
+    for (int k = 0; k < MEM_CLASSES; k++) {
+        while (cache[k]) {
+            struct free_block *b = cache[k];
+            cache[k] = b->next;
+            free(b);
+        }
+    }
+    cached_bytes = 0;
+}
 
 int buf_reserve(struct buf *b, size_t n)
 {
@@ -26,12 +97,12 @@ int buf_reserve(struct buf *b, size_t n)
     size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
     while (cap < need)
         cap *= 2;
-    char *p = malloc(cap);
+    char *p = mem_get(cap, &cap);
     if (!p)
         return -1;
     if (len)
         memcpy(p, b->data + b->start, len);
-    free(b->data);
+    mem_put(b->data, b->cap);
     b->data = p;
     b->start = 0;
     b->end = len;
@@ -104,7 +175,7 @@ void buf_clear(struct buf *b)
 void buf_trim(struct buf *b, size_t keep)
 {
     if (b->start == b->end && b->cap > keep) {
-        free(b->data);
+        mem_put(b->data, b->cap);
         b->data = NULL;
         b->start = b->end = b->cap = 0;
     }
@@ -112,7 +183,7 @@ void buf_trim(struct buf *b, size_t keep)
 
 void buf_free(struct buf *b)
 {
-    free(b->data);
+    mem_put(b->data, b->cap);
     b->data = NULL;
     b->start = b->end = b->cap = 0;
 }
@@ -122,15 +193,9 @@ char *buf_steal_str(struct buf *b)
     if (buf_reserve(b, 1) < 0)
         return NULL;
     b->data[b->end] = '\0';
-    char *s;
-    if (b->start == 0) {
-        s = b->data;
-        b->data = NULL;
-        b->start = b->end = b->cap = 0;
-    } else {
-        s = strdup(b->data + b->start);
-        buf_free(b);
-    }
+    /* The caller frees the string with free(): copy it out of our block. */
+    char *s = strdup(b->data + b->start);
+    buf_free(b);
     return s;
 }
 

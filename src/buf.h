@@ -49,4 +49,18 @@ const char *buf_cstr(struct buf *b);
 /* Take the contents as a NUL-terminated heap string; the buf is left empty. */
 char *buf_steal_str(struct buf *b);
 
+/* Small-block cache.  musl's allocator gives memory back to the kernel as
+ * soon as a group of blocks empties, so a request that allocates and frees
+ * the same few buffers costs an mmap, a munmap and a page fault each time.
+ * Blocks of up to MEM_CACHE_BLOCK_MAX bytes are kept for reuse instead,
+ * MEM_CACHE_MAX bytes at most; mem_flush() hands them all back.  The cache
+ * is off in sanitizer builds, so use-after-free stays detectable. */
+#define MEM_CACHE_BLOCK_MAX 32768
+#define MEM_CACHE_MAX (256u * 1024)
+/* A block of at least n bytes; *cap (may be NULL) gets its real size,
+ * which must be given back to mem_put.  NULL when out of memory. */
+void *mem_get(size_t n, size_t *cap);
+void mem_put(void *p, size_t cap);
+void mem_flush(void);
+
 #endif

@@ -64,6 +64,7 @@ struct upstream {
     uint64_t remaining;
     bool paused;
     char last_connect_err[160];
+    size_t alloc;                /* block size from mem_get */
 };
 
 static struct pool *pools;
@@ -202,7 +203,7 @@ static void up_free_deferred(void *p)
     free(u->host);
     free(u->ca_file);
     free(u->key);
-    free(u);
+    mem_put(u, u->alloc);
 }
 
 /* Release everything the exchange holds except the struct itself. */
@@ -440,6 +441,10 @@ static void do_read(struct upstream *u)
                 consume_head(u, scratch, (size_t)n);
             else
                 consume_body(u, scratch, (size_t)n);
+            /* A short read emptied the socket: asking again would only
+             * return EAGAIN (a wasted system call per stream event). */
+            if ((size_t)n < sizeof scratch && u->state == U_ACTIVE && !xport_buffered(u->conn->x))
+                return;
             continue;
         }
         if (n == 0) {
@@ -694,9 +699,12 @@ static void begin_resolve(struct upstream *u)
 
 struct upstream *up_start(struct up_request *rq, const struct up_callbacks *cb, void *ctx)
 {
-    struct upstream *u = calloc(1, sizeof *u);
+    size_t alloc;
+    struct upstream *u = mem_get(sizeof *u, &alloc);
     if (!u)
         return NULL;
+    memset(u, 0, sizeof *u);
+    u->alloc = alloc;
     u->cb = *cb;
     u->ctx = ctx;
     u->fd = -1;
@@ -711,7 +719,7 @@ struct upstream *up_start(struct up_request *rq, const struct up_callbacks *cb, 
         free(u->host);
         free(u->ca_file);
         free(u->key);
-        free(u);
+        mem_put(u, u->alloc);
         return NULL;
     }
     snprintf(u->key, klen, "%s|%s|%u|%s", u->https ? "https" : "http", u->host, u->port,

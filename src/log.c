@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@ struct ring_line {
     uint64_t seq;
     char *text;   /* NUL-terminated, no newline */
     size_t len;
+    size_t cap;   /* block size from mem_get */
 };
 
 static struct {
@@ -53,7 +56,7 @@ void log_set_stdout(int on)
 static void ring_drop_oldest(void)
 {
     struct ring_line *l = &G.ring[G.head];
-    free(l->text);
+    mem_put(l->text, l->cap);
     l->text = NULL;
     G.head = (G.head + 1) % G.cap;
     G.count--;
@@ -240,13 +243,14 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
         return;
     if (G.count == G.cap)
         ring_drop_oldest();
-    char *text = malloc(n + 1);
+    size_t cap;
+    char *text = mem_get(n + 1, &cap);
     if (!text)
         return;
     memcpy(text, line, n);
     text[n] = '\0';
     size_t slot = (G.head + G.count) % G.cap;
-    G.ring[slot] = (struct ring_line){ G.seq, text, n };
+    G.ring[slot] = (struct ring_line){ G.seq, text, n, cap };
     G.count++;
 }
 

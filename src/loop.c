@@ -9,10 +9,17 @@
 struct watch {
     loop_io_cb cb;
     void *ctx;
-    short events;
     short woken;      /* revents injected by loop_wake */
     unsigned gen;     /* bumped on every add, so reused fds are told apart */
-    size_t dense;     /* index + 1 in the dense fd list; 0 = not watched */
+    size_t dense;     /* index + 1 in the poll array; 0 = not watched */
+};
+
+/* A ready fd, copied out of the poll array before any callback runs, so
+ * callbacks may add and remove fds (which reorders the array) freely. */
+struct ready {
+    int fd;
+    unsigned gen;
+    short revents;
 };
 
 struct deferred {
@@ -23,11 +30,10 @@ struct deferred {
 static struct {
     struct watch *watch;   /* indexed by fd */
     size_t watch_cap;
-    int *fds;              /* dense list of watched fds */
-    size_t nfds, fds_cap;
-    struct pollfd *pfd;    /* scratch for poll() */
-    unsigned *pgen;        /* generation of each polled fd at poll time */
-    size_t pfd_cap, pgen_cap;
+    struct pollfd *pfd;    /* the poll set itself, kept between iterations */
+    size_t nfds, pfd_cap;
+    struct ready *ready;   /* this iteration's ready fds */
+    size_t ready_cap;
     struct loop_timer **heap;
     size_t nheap, heap_cap;
     struct deferred *defer;
@@ -60,9 +66,8 @@ int loop_init(void)
 void loop_free(void)
 {
     free(L.watch);
-    free(L.fds);
     free(L.pfd);
-    free(L.pgen);
+    free(L.ready);
     free(L.heap);
     free(L.defer);
     memset(&L, 0, sizeof L);
@@ -92,22 +97,22 @@ int loop_add(int fd, short events, loop_io_cb cb, void *ctx)
         return -1;
     if (L.watch_cap > old)
         memset(L.watch + old, 0, (L.watch_cap - old) * sizeof *L.watch);
-    if (grow((void **)&L.fds, &L.fds_cap, L.nfds + 1, sizeof *L.fds) < 0)
+    if (grow((void **)&L.pfd, &L.pfd_cap, L.nfds + 1, sizeof *L.pfd) < 0)
         return -1;
     struct watch *w = &L.watch[fd];
     if (w->dense)
         return -1;   /* already watched: a bug in the caller */
     unsigned gen = w->gen + 1;
-    *w = (struct watch){ .cb = cb, .ctx = ctx, .events = events, .gen = gen };
-    L.fds[L.nfds++] = fd;
-    w->dense = L.nfds;
+    *w = (struct watch){ .cb = cb, .ctx = ctx, .gen = gen };
+    L.pfd[L.nfds] = (struct pollfd){ .fd = fd, .events = events };
+    w->dense = ++L.nfds;
     return 0;
 }
 
 void loop_mod(int fd, short events)
 {
     if (fd >= 0 && (size_t)fd < L.watch_cap && L.watch[fd].dense)
-        L.watch[fd].events = events;
+        L.pfd[L.watch[fd].dense - 1].events = events;
 }
 
 void loop_del(int fd)
@@ -116,10 +121,10 @@ void loop_del(int fd)
         return;
     struct watch *w = &L.watch[fd];
     size_t i = w->dense - 1;
-    int last = L.fds[--L.nfds];
-    L.fds[i] = last;
-    if (last != fd)
-        L.watch[last].dense = i + 1;
+    struct pollfd last = L.pfd[--L.nfds];
+    L.pfd[i] = last;
+    if (last.fd != fd)
+        L.watch[last.fd].dense = i + 1;
     if (w->woken)
         L.nwoken--;
     w->dense = 0;
@@ -242,19 +247,6 @@ static void run_timers(void)
 
 int loop_run_once(int max_wait_ms)
 {
-    size_t n = L.nfds;
-    if (grow((void **)&L.pfd, &L.pfd_cap, n ? n : 1, sizeof *L.pfd) < 0)
-        return -1;
-    if (grow((void **)&L.pgen, &L.pgen_cap, n ? n : 1, sizeof *L.pgen) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int fd = L.fds[i];
-        L.pfd[i].fd = fd;
-        L.pfd[i].events = L.watch[fd].events;
-        L.pfd[i].revents = 0;
-        L.pgen[i] = L.watch[fd].gen;
-    }
-
     int timeout = max_wait_ms;
     if (L.nheap) {
         uint64_t due = L.heap[0]->due;
@@ -265,26 +257,35 @@ int loop_run_once(int max_wait_ms)
     if (L.nwoken || L.ndefer)
         timeout = 0;
 
+    size_t n = L.nfds;
     int r = poll(L.pfd, (nfds_t)n, timeout);
     if (r < 0 && errno != EINTR)
         return -1;
     loop_clock();
 
-    for (size_t i = 0; i < n; i++) {
-        int fd = L.pfd[i].fd;
-        struct watch *w = &L.watch[fd];
-        if (!w->dense || w->gen != L.pgen[i])
-            continue;  /* removed, or closed and reused, by an earlier callback */
-        short rev = (short)(r > 0 ? L.pfd[i].revents : 0);
+    /* Copy out what is ready (and what was woken) before dispatching. */
+    if (grow((void **)&L.ready, &L.ready_cap, n ? n : 1, sizeof *L.ready) < 0)
+        return -1;
+    size_t nready = 0;
+    for (size_t i = 0; i < n && (r > 0 || L.nwoken); i++) {
+        struct pollfd *p = &L.pfd[i];
+        struct watch *w = &L.watch[p->fd];
+        short rev = (short)(r > 0 ? p->revents : 0);
         if (w->woken) {
             rev |= w->woken;
             w->woken = 0;
             L.nwoken--;
         }
+        p->revents = 0;
         if (rev)
-            w->cb(w->ctx, rev);
+            L.ready[nready++] = (struct ready){ p->fd, w->gen, rev };
     }
-    /* Wakes requested for fds added during this iteration wait for the next. */
+    for (size_t i = 0; i < nready; i++) {
+        struct watch *w = &L.watch[L.ready[i].fd];
+        if (!w->dense || w->gen != L.ready[i].gen)
+            continue;  /* removed, or closed and reused, by an earlier callback */
+        w->cb(w->ctx, L.ready[i].revents);
+    }
     run_timers();
     run_deferred();
     return 0;

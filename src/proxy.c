@@ -64,12 +64,14 @@ struct proxy {
     const struct candidate *plan[BAL_MAX_ATTEMPTS];
     size_t nplan, next;
     bool finished;
+    size_t alloc;                 /* block size from mem_get */
     uint64_t t_start;
     /* the current attempt */
     const struct candidate *cur;
     struct upstream *up;
     uint64_t t_attempt;
     struct loop_timer timer;
+    uint64_t idle_deadline;       /* streams: the timer re-arms itself lazily */
     enum mode mode;
     int status;
     enum verdict verdict;
@@ -128,7 +130,7 @@ static void proxy_free_deferred(void *ctx)
     buf_free(&p->chunk);
     sse_free(&p->sse);
     snapshot_unref(p->snap);
-    free(p);
+    mem_put(p, p->alloc);
 }
 
 static void proxy_finish(struct proxy *p)
@@ -454,6 +456,17 @@ static void arm_timer(struct proxy *p, uint64_t ms)
     loop_timer_set(&p->timer, ms);
 }
 
+/* Stream idle timeout, pushed forward by every chunk.  Moving a heap entry
+ * per event costs more than it should: the deadline moves, the timer
+ * stays, and on firing it re-arms for what is left. */
+static void touch_idle(struct proxy *p)
+{
+    uint64_t ms = (uint64_t)p->snap->cfg->stream_idle_timeout * 1000u;
+    p->idle_deadline = loop_now() + ms;
+    if (!loop_timer_armed(&p->timer))
+        loop_timer_set(&p->timer, ms);
+}
+
 static int on_up_head(void *ctx, const struct hp_response *res)
 {
     struct proxy *p = ctx;
@@ -478,7 +491,8 @@ static int on_up_head(void *ctx, const struct hp_response *res)
     case V_OK:
         if (p->stream_req && mem_starts(p->ctype, strlen(p->ctype), "text/event-stream")) {
             p->mode = M_STREAM;
-            arm_timer(p, (uint64_t)p->snap->cfg->stream_idle_timeout * 1000u);
+            loop_timer_stop(&p->timer);   /* from the first-byte timeout to the idle one */
+            touch_idle(p);
         } else {
             p->mode = M_BUFFER;
         }
@@ -502,7 +516,7 @@ static void fail_by_status(struct proxy *p)
 
 static int stream_body(struct proxy *p, const char *d, size_t n)
 {
-    arm_timer(p, (uint64_t)p->snap->cfg->stream_idle_timeout * 1000u);
+    touch_idle(p);
     if (sse_feed(&p->sse, d, n, on_sse_line, p) < 0) {
         attempt_failed(p, "out of memory", V_FAILOVER, p->status);
         return -1;
@@ -648,6 +662,10 @@ static void on_timer(void *ctx)
 {
     struct proxy *p = ctx;
     char reason[120];
+    if (p->mode == M_STREAM && p->idle_deadline > loop_now()) {
+        loop_timer_set(&p->timer, p->idle_deadline - loop_now());
+        return;
+    }
     if (p->committed) {
         snprintf(reason, sizeof reason, "stream idle for %ds", p->snap->cfg->stream_idle_timeout);
         stream_failed_after_commit(p, reason);
@@ -832,11 +850,14 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
                     "The model `%s` does not exist or you do not have access to it.", model);
         return;
     }
-    struct proxy *p = calloc(1, sizeof *p);
+    size_t alloc;
+    struct proxy *p = mem_get(sizeof *p, &alloc);
     if (!p) {
         reply_error(c, 503, "server_error", NULL, "out of memory");
         return;
     }
+    memset(p, 0, sizeof *p);
+    p->alloc = alloc;
     p->client = c;
     p->snap = snapshot_ref(s);
     p->alias = a;

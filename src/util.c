@@ -1,5 +1,7 @@
 #include "util.h"
 
+#include "buf.h"
+
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -75,23 +77,37 @@ int random_bytes(void *p, size_t n)
     return 0;
 }
 
+/* Request ids need to be unique, not secret: a splitmix64 generator
+ * seeded once from the kernel saves a getrandom() call per request. */
+static uint64_t rng_state;
+static bool rng_seeded;
+
+static uint64_t rng_next(void)
+{
+    if (!rng_seeded) {
+        if (random_bytes(&rng_state, sizeof rng_state) < 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            rng_state = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;
+        }
+        rng_seeded = true;
+    }
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 void random_hex(char *out, size_t nbytes)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char raw[64];
-    if (nbytes > sizeof raw)
-        nbytes = sizeof raw;
-    if (random_bytes(raw, nbytes) < 0) {
-        /* getrandom cannot fail on Linux >= 3.17 with a valid buffer;
-         * fall back to the clock rather than print nothing. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        for (size_t i = 0; i < nbytes; i++)
-            raw[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 8 * 8)) ^ (unsigned char)i;
-    }
+    uint64_t v = 0;
     for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
+        if (i % 8 == 0)
+            v = rng_next();
+        unsigned char b = (unsigned char)(v >> (i % 8 * 8));
+        out[2 * i] = hex[b >> 4];
+        out[2 * i + 1] = hex[b & 15];
     }
     out[2 * nbytes] = '\0';
 }
@@ -178,6 +194,7 @@ int parse_http_date(const char *s, size_t n, time_t *out)
 
 void mem_release(void)
 {
+    mem_flush();
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif

@@ -26,7 +26,8 @@ const char *mem_find(const char *s, size_t n, const char *needle, size_t m);
 
 /* Random bytes from the kernel (getrandom); 0 or -1. */
 int random_bytes(void *p, size_t n);
-/* Lower-case hex of n random bytes into out (2n + 1 bytes). */
+/* Lower-case hex of n unpredictable-enough bytes into out (2n + 1 bytes):
+ * for ids, not for secrets. */
 void random_hex(char *out, size_t nbytes);
 
 /* Parse a decimal integer in [min, max] from s[0, n). 0 or -1. */
