@@ -153,6 +153,7 @@ int main(int argc, char **argv)
     }
 
     log_init();
+    mem_init();
     struct config *cfg = NULL;
     struct cfg_error err;
     if (config_load_file(config_file, &cfg, &err, app_log_warning, NULL) < 0) {

@@ -192,6 +192,17 @@ int parse_http_date(const char *s, size_t n, time_t *out)
     return 0;
 }
 
+#define MMAP_THRESHOLD (128 * 1024)
+
+void mem_init(void)
+{
+#ifdef __GLIBC__
+    /* A fixed threshold: glibc raises it after each large free, which
+     * moves the next large buffers onto the heap, where they stay. */
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+#endif
+}
+
 void mem_release(void)
 {
     mem_flush();

@@ -40,6 +40,10 @@ int parse_http_date(const char *s, size_t n, time_t *out);
 /* Give freed heap memory back to the system where the C library lets us
  * (glibc keeps it otherwise; musl returns it by itself). */
 void mem_release(void);
+/* Once at start: big buffers (a buffered answer, a large body) get their
+ * own mappings, so they go back to the system the moment they are freed
+ * instead of fragmenting the heap (glibc; musl does so already). */
+void mem_init(void);
 
 /* Wall-clock milliseconds since the epoch (for stats shown to people;
  * every timeout uses loop_now()). */

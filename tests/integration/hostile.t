@@ -22,7 +22,9 @@ providers:
     model_mappings: [{upstream: good, alias: bad}]
 Y
 start_gateway "$TMP/cfg.yaml" || { echo "Bail out! gateway did not start"; exit 1; }
-rss() { awk '/^VmRSS:/ {print $2}' "/proc/$GW_PID/status"; }
+# Anonymous memory only: code pages of libc that the attack paths touched
+# for the first time are file-backed and say nothing about leaks.
+rss() { awk '/^RssAnon:/ {print $2}' "/proc/$GW_PID/status"; }
 warm() {  # exercise the normal paths once so their buffers exist before measuring
     for _ in 1 2 3; do
         curl -s -o /dev/null -H "Authorization: Bearer ck" "$GW_URL/v1/chat/completions" \
@@ -131,9 +133,9 @@ rss1=$(rss)
 if sanitized; then
     skip_one "RSS under ASan is the sanitizer's"
 else
-    # The log ring holds up to 2000 lines of the attack (~0.5 MiB): that
-    # is kept on purpose, everything else must be returned.
-    ok $([ $((rss1 - rss0)) -lt 2048 ]; echo $?) "RSS back to where it was (within 2 MiB): before ${rss0} KiB, after ${rss1} KiB"
+    # The log ring holds up to 2000 lines of the attack (~0.5 MiB) and the
+    # block cache up to 256 KiB: kept on purpose; the rest must be returned.
+    ok $([ $((rss1 - rss0)) -lt 1536 ]; echo $?) "anonymous RSS back to where it was (within 1.5 MiB): before ${rss0} KiB, after ${rss1} KiB"
 fi
 stop_gateway
 done_testing
