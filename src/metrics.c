@@ -51,6 +51,7 @@ int64_t metrics_window_pct(const struct metrics_window *w, double pct)
 
 /* ---------------- outputs ---------------- */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -265,6 +266,43 @@ static void counter(struct buf *b, const char *name, const char *text, uint64_t 
     buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* Per (provider, alias, upstream) counters, one family each. */
+static const struct stat_family {
+    const char *name;
+    const char *help;
+    size_t off;   /* of the uint64_t in struct stat_entry */
+} stat_families[] = {
+    { "autoswitch_upstream_failures_total", "Upstream attempts that failed.", offsetof(struct stat_entry, failures) },
+    { "autoswitch_upstream_failovers_total", "Failed attempts followed by another candidate.",
+      offsetof(struct stat_entry, failovers) },
+    { "autoswitch_upstream_response_bytes_total", "Response body bytes sent to clients.",
+      offsetof(struct stat_entry, bytes_out) },
+};
+
+enum health_gauge { G_HEALTHY, G_COOLDOWN, G_CONSECUTIVE, G_IN_FLIGHT };
+
+/* Per (provider, upstream) gauges. */
+static const struct health_family {
+    const char *name;
+    const char *help;
+    enum health_gauge which;
+} health_families[] = {
+    { "autoswitch_upstream_healthy", "1 when the upstream model is in rotation, 0 when unhealthy.", G_HEALTHY },
+    { "autoswitch_upstream_cooldown_seconds", "Seconds left of a 429 cooldown (0 when none).", G_COOLDOWN },
+    { "autoswitch_upstream_consecutive_failures", "Consecutive failures of the upstream model.", G_CONSECUTIVE },
+    { "autoswitch_upstream_in_flight", "Attempts running now.", G_IN_FLIGHT },
+};
+
+static double health_value(const struct health_entry *h, enum health_gauge which)
+{
+    switch (which) {
+    case G_HEALTHY: return h->healthy ? 1 : 0;
+    case G_COOLDOWN: return health_cooling(h) ? (double)(h->cooldown_until - loop_now()) / 1000.0 : 0;
+    case G_CONSECUTIVE: return h->consecutive;
+    default: return h->in_flight;
+    }
+}
+
 void metrics_prometheus(struct buf *b, const struct snapshot *s)
 {
     static const char *classes[] = { "error", "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -279,29 +317,18 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
             buf_printf(b, ",class=\"%s\"} %llu\n", classes[c], (unsigned long long)st->by_class[c]);
         }
     }
-    help(b, "autoswitch_upstream_failures_total", "counter", "Upstream attempts that failed.");
-    for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
-        if (!stat_live(s, st))
-            continue;
-        buf_append_str(b, "autoswitch_upstream_failures_total{");
-        series_labels(b, st);
-        buf_printf(b, "} %llu\n", (unsigned long long)st->failures);
-    }
-    help(b, "autoswitch_upstream_failovers_total", "counter", "Failed attempts followed by another candidate.");
-    for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
-        if (!stat_live(s, st))
-            continue;
-        buf_append_str(b, "autoswitch_upstream_failovers_total{");
-        series_labels(b, st);
-        buf_printf(b, "} %llu\n", (unsigned long long)st->failovers);
-    }
-    help(b, "autoswitch_upstream_response_bytes_total", "counter", "Response body bytes sent to clients.");
-    for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
-        if (!stat_live(s, st))
-            continue;
-        buf_append_str(b, "autoswitch_upstream_response_bytes_total{");
-        series_labels(b, st);
-        buf_printf(b, "} %llu\n", (unsigned long long)st->bytes_out);
+    for (size_t f = 0; f < ARRAY_LEN(stat_families); f++) {
+        const struct stat_family *fam = &stat_families[f];
+        help(b, fam->name, "counter", fam->help);
+        for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
+            if (!stat_live(s, st))
+                continue;
+            uint64_t v;
+            memcpy(&v, (const char *)st + fam->off, sizeof v);
+            buf_printf(b, "%s{", fam->name);
+            series_labels(b, st);
+            buf_printf(b, "} %llu\n", (unsigned long long)v);
+        }
     }
     help(b, "autoswitch_upstream_latency_seconds", "histogram", "Duration of successful upstream attempts.");
     for (const struct stat_entry *st = stat_entries(); st; st = st->next)
@@ -311,43 +338,17 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
     for (const struct stat_entry *st = stat_entries(); st; st = st->next)
         if (stat_live(s, st))
             histogram(b, "autoswitch_upstream_ttft_seconds", st, &st->ttft);
-
-    help(b, "autoswitch_upstream_healthy", "gauge", "1 when the upstream model is in rotation, 0 when unhealthy.");
-    for (const struct health_entry *h = health_entries(); h; h = h->next) {
-        if (!health_live(s, h))
-            continue;
-        buf_append_str(b, "autoswitch_upstream_healthy{");
-        label(b, "provider", h->provider, true);
-        label(b, "upstream", h->upstream, false);
-        buf_printf(b, "} %d\n", h->healthy ? 1 : 0);
-    }
-    help(b, "autoswitch_upstream_cooldown_seconds", "gauge", "Seconds left of a 429 cooldown (0 when none).");
-    for (const struct health_entry *h = health_entries(); h; h = h->next) {
-        if (!health_live(s, h))
-            continue;
-        uint64_t left = health_cooling(h) ? h->cooldown_until - loop_now() : 0;
-        buf_append_str(b, "autoswitch_upstream_cooldown_seconds{");
-        label(b, "provider", h->provider, true);
-        label(b, "upstream", h->upstream, false);
-        buf_printf(b, "} %.3f\n", left / 1000.0);
-    }
-    help(b, "autoswitch_upstream_consecutive_failures", "gauge", "Consecutive failures of the upstream model.");
-    for (const struct health_entry *h = health_entries(); h; h = h->next) {
-        if (!health_live(s, h))
-            continue;
-        buf_append_str(b, "autoswitch_upstream_consecutive_failures{");
-        label(b, "provider", h->provider, true);
-        label(b, "upstream", h->upstream, false);
-        buf_printf(b, "} %u\n", h->consecutive);
-    }
-    help(b, "autoswitch_upstream_in_flight", "gauge", "Attempts running now.");
-    for (const struct health_entry *h = health_entries(); h; h = h->next) {
-        if (!health_live(s, h))
-            continue;
-        buf_append_str(b, "autoswitch_upstream_in_flight{");
-        label(b, "provider", h->provider, true);
-        label(b, "upstream", h->upstream, false);
-        buf_printf(b, "} %u\n", h->in_flight);
+    for (size_t f = 0; f < ARRAY_LEN(health_families); f++) {
+        const struct health_family *fam = &health_families[f];
+        help(b, fam->name, "gauge", fam->help);
+        for (const struct health_entry *h = health_entries(); h; h = h->next) {
+            if (!health_live(s, h))
+                continue;
+            buf_printf(b, "%s{", fam->name);
+            label(b, "provider", h->provider, true);
+            label(b, "upstream", h->upstream, false);
+            buf_printf(b, "} %g\n", health_value(h, fam->which));
+        }
     }
     counter(b, "autoswitch_requests_total", "Client requests answered.", metrics.requests);
     counter(b, "autoswitch_proxied_requests_total", "Client requests sent to the proxy.", metrics.proxied);

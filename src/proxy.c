@@ -514,6 +514,28 @@ static void fail_by_status(struct proxy *p)
     attempt_failed(p, reason, p->verdict, p->status);
 }
 
+/* Judge what was read ahead (moved to pending): an error before any
+ * content, or the end ([DONE], or the body's end when `ended`) before any,
+ * means the upstream did not really answer.  true when the attempt failed. */
+static bool preread_failed(struct proxy *p, bool ended)
+{
+    buf_append(&p->pending, buf_head(&p->chunk), buf_len(&p->chunk));
+    buf_clear(&p->chunk);
+    if (p->error_first) {
+        char reason[260];
+        snprintf(reason, sizeof reason, "stream error: %s", p->stream_err);
+        attempt_failed(p, reason, V_FAILOVER, p->status);
+        return true;
+    }
+    if (!p->saw_content && (p->saw_done || ended)) {
+        attempt_failed(p, p->saw_done ? "empty stream: [DONE] before any content"
+                                      : "empty stream: ended before any content",
+                       V_FAILOVER, p->status);
+        return true;
+    }
+    return false;
+}
+
 static int stream_body(struct proxy *p, const char *d, size_t n)
 {
     touch_idle(p);
@@ -525,19 +547,8 @@ static int stream_body(struct proxy *p, const char *d, size_t n)
         send_chunk(p);
         return p->client ? 0 : -1;
     }
-    buf_append(&p->pending, buf_head(&p->chunk), buf_len(&p->chunk));
-    buf_clear(&p->chunk);
-    /* An error before any content means the upstream did not answer. */
-    if (p->error_first) {
-        char reason[260];
-        snprintf(reason, sizeof reason, "stream error: %s", p->stream_err);
-        attempt_failed(p, reason, V_FAILOVER, p->status);
+    if (preread_failed(p, false))
         return -1;
-    }
-    if (p->saw_done && !p->saw_content) {
-        attempt_failed(p, "empty stream: [DONE] before any content", V_FAILOVER, p->status);
-        return -1;
-    }
     if (p->saw_content || p->data_events >= PROXY_PREREAD_EVENTS || buf_len(&p->pending) > PROXY_PREREAD_MAX_BYTES)
         commit_stream(p);
     return p->client ? 0 : -1;
@@ -611,20 +622,8 @@ static void on_up_done(void *ctx)
     /* End of a stream's body, as framed. */
     sse_finish(&p->sse, on_sse_line, p);
     if (!p->committed) {
-        buf_append(&p->pending, buf_head(&p->chunk), buf_len(&p->chunk));
-        buf_clear(&p->chunk);
-        if (p->error_first) {
-            char reason[260];
-            snprintf(reason, sizeof reason, "stream error: %s", p->stream_err);
-            attempt_failed(p, reason, V_FAILOVER, p->status);
+        if (preread_failed(p, true))
             return;
-        }
-        if (!p->saw_content) {
-            attempt_failed(p, p->saw_done ? "empty stream: [DONE] before any content"
-                                          : "empty stream: ended before any content",
-                           V_FAILOVER, p->status);
-            return;
-        }
         commit_stream(p);
         if (!p->client) {
             proxy_finish(p);

@@ -57,16 +57,6 @@ emb() {
 }
 hdr() { grep -i "^$1:" "$TMP/h" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
 stats() { curl -s "${ADM[@]}" "$GW_URL/internal/stats"; }
-model() {  # model PROVIDER UPSTREAM FIELD
-    stats | python3 -c '
-import json,sys
-p,u,f=sys.argv[1:4]
-for pr in json.load(sys.stdin)["providers"]:
-    for m in pr["model_healths"]:
-        if m["provider_name"]==p and m["upstream_model"]==u:
-            v=m[f]; print(json.dumps(v) if not isinstance(v,str) else v); sys.exit()
-print("missing")' "$1" "$2" "$3"
-}
 field() {  # field SNAPSHOT PROVIDER UPSTREAM FIELD: from a stats JSON taken earlier
     printf '%s' "$1" | python3 -c '
 import json,sys
@@ -77,6 +67,7 @@ for pr in json.load(sys.stdin)["providers"]:
             v=m[f]; print(json.dumps(v) if not isinstance(v,str) else v); sys.exit()
 print("missing")' "$2" "$3" "$4"
 }
+model() { field "$(stats)" "$@"; }   # model PROVIDER UPSTREAM FIELD: from a fresh snapshot
 logms() {  # logms EXTENDED_REGEX: epoch ms of the last gateway log line matching
     grep -E "$1" "$GW_LOG" | tail -1 | python3 -c '
 import sys,datetime
