@@ -101,7 +101,7 @@ test: deps-test
 
 test-only: all unit
 	AUTOSWITCH_BIN=$(abspath $(BIN)) BUILD_DIR=$(abspath $(BUILD)) \
-	  prove --exec '' --timer -j3 $(UNIT_BINS) $(INTEG)
+	  prove --exec '' --timer --failures --comments -j3 $(UNIT_BINS) $(INTEG)
 
 asan:
 	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit
