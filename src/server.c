@@ -77,6 +77,7 @@ static void conn_update(struct conn *c);
 static void conn_close(struct conn *c);
 static void conn_flush(struct conn *c);
 static void request_complete(struct conn *c);
+static void release_memory_soon(void);
 
 /* ---------------------------------------------------------------- */
 
@@ -272,6 +273,7 @@ static void request_complete(struct conn *c)
     c->chunked_out = false;
     c->out_paused = false;
     request_reset(&c->req);
+    release_memory_soon();
     c->head_started = 0;
     c->last_io = loop_now();
     if (c->close_after || S.draining) {
@@ -469,17 +471,27 @@ static void conn_process(struct conn *c)
 
 /* ---------------------------------------------------------------- */
 
-#define TRIM_AFTER_CLOSES 64    /* closes before freed memory is handed back */
 #define TRIM_DELAY_MS 1000      /* at most one trim per second */
 
-static unsigned closes_since_trim;
 static struct loop_timer trim_timer;
 
 static void trim_now(void *ctx)
 {
     (void)ctx;
-    closes_since_trim = 0;
     mem_release();
+}
+
+/* Work just freed memory (a request's buffers, a connection).  After a
+ * burst (a flood, a spike of streams, one huge answer) the heap is left at
+ * its peak: hand it back a second later.  Every request arms this, not
+ * only closes: a keep-alive connection can free megabytes too, and a burst
+ * can end with a handful of closes. */
+static void release_memory_soon(void)
+{
+    if (!loop_timer_armed(&trim_timer)) {
+        loop_timer_init(&trim_timer, trim_now, NULL);
+        loop_timer_set(&trim_timer, TRIM_DELAY_MS);
+    }
 }
 
 static void conn_free_deferred(void *p)
@@ -489,12 +501,7 @@ static void conn_free_deferred(void *p)
     buf_free(&c->out);
     request_free(&c->req);
     free(c);
-    /* After a burst (a flood, a spike of streams) the heap is left at its
-     * peak: hand it back a little later, once per second at most. */
-    if (++closes_since_trim >= TRIM_AFTER_CLOSES && !loop_timer_armed(&trim_timer)) {
-        loop_timer_init(&trim_timer, trim_now, NULL);
-        loop_timer_set(&trim_timer, TRIM_DELAY_MS);
-    }
+    release_memory_soon();
 }
 
 static void maybe_drain_done(void)
