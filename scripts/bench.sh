@@ -408,24 +408,9 @@ done
 TLS_ROW=""
 TLS_NOTE=""
 if [ "$DO_TLS" = 1 ]; then
-    PKI=$TMP/pki
-    mkdir -p "$PKI"
-    cat > "$PKI/ext.cnf" <<'X'
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-[leaf]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:bench.test
-X
-    ossl() { openssl "$@" >>"$PKI/openssl.log" 2>&1; }
-    if ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.csr" -subj "/CN=bench CA" &&
-       ossl x509 -req -in "$PKI/ca.csr" -signkey "$PKI/ca.key" -days 2 -extfile "$PKI/ext.cnf" -extensions ca -out "$PKI/ca.pem" &&
-       ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/leaf.key" -out "$PKI/leaf.csr" -subj "/CN=bench.test" &&
-       ossl x509 -req -in "$PKI/leaf.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -set_serial 1 -days 2 \
-            -extfile "$PKI/ext.cnf" -extensions leaf -out "$PKI/leaf.pem"; then
+    . "$ROOT/tests/pki.sh"
+    pki_init "$TMP/pki" "DNS:bench.test"
+    if pki_ca ca && pki_leaf leaf ca 2; then
         TLS_DIR=$TMP/tls-nginx
         mkdir -p "$TLS_DIR"
         TLS_JSON=$(freeport); TLS_SSE=$(freeport)

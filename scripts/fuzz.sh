@@ -46,7 +46,7 @@ srcs_of() {
         fuzz_json) echo "json rewrite buf" ;;
         fuzz_sse) echo "sse json util buf" ;;
         fuzz_config) echo "config buf" ;;
-        fuzz_dns) echo "dns loop log util" ;;
+        fuzz_dns) echo "dns loop log util buf" ;;
         fuzz_pem) echo "tls buf log util" ;;
         *) echo "fuzz.sh: unknown target '$1'" >&2; exit 2 ;;
     esac

@@ -157,38 +157,24 @@ static int skip_leading_empty_lines(struct cursor *c)
     }
 }
 
-/* 1*tchar followed by `stop`, which is consumed.  Used for the method
- * (RFC 9112 3.1, stop SP) and field names (RFC 9112 5.1, stop ':', so
- * whitespace before the colon is rejected as 5.1 requires). */
-static int take_token(struct cursor *c, char stop, const char **tok, size_t *tok_len)
+/* One or more bytes that `allowed` accepts, then `stop`, which is
+ * consumed.  Used for the method (RFC 9112 3.1: tchar, stop SP), field
+ * names (5.1: tchar, stop ':', so whitespace before the colon is rejected
+ * as 5.1 requires) and the request-target (3.2, stop SP: exactly one SP
+ * separates the parts of the request-line; a lenient whitespace split is
+ * what smuggling and cache-poisoning tricks rely on). */
+static int take_run(struct cursor *c, bool (*allowed)(unsigned char), char stop,
+                    const char **run, size_t *run_len)
 {
     const char *start = c->p;
-    while (c->p < c->end && is_tchar((unsigned char)*c->p))
+    while (c->p < c->end && allowed((unsigned char)*c->p))
         c->p++;
     if (c->p == c->end)
         return HP_INCOMPLETE;
     if (*c->p != stop || c->p == start)
         return HP_ERROR;
-    *tok = start;
-    *tok_len = (size_t)(c->p - start);
-    c->p++;
-    return 0;
-}
-
-/* request-target SP (RFC 9112 3.2).  Exactly one SP separates the parts of
- * the request-line: a lenient whitespace split is what smuggling and
- * cache-poisoning tricks rely on. */
-static int take_target(struct cursor *c, const char **target, size_t *target_len)
-{
-    const char *start = c->p;
-    while (c->p < c->end && is_target_byte((unsigned char)*c->p))
-        c->p++;
-    if (c->p == c->end)
-        return HP_INCOMPLETE;
-    if (*c->p != SP || c->p == start)
-        return HP_ERROR;
-    *target = start;
-    *target_len = (size_t)(c->p - start);
+    *run = start;
+    *run_len = (size_t)(c->p - start);
     c->p++;
     return 0;
 }
@@ -265,7 +251,7 @@ static int take_fields(struct cursor *c, struct hp_header *fields, size_t *num_f
         if (*num_fields == HP_MAX_HEADERS)
             return HP_TOO_MANY_HEADERS;
         struct hp_header *f = &fields[*num_fields];
-        int r = take_token(c, ':', &f->name, &f->name_len);
+        int r = take_run(c, is_tchar, ':', &f->name, &f->name_len);
         if (r < 0)
             return r;
         r = take_field_value(c, &f->value, &f->value_len);
@@ -332,9 +318,9 @@ int hp_parse_request(const char *buf, size_t len, struct hp_request *req)
     int r = skip_leading_empty_lines(&c);
     /* RFC 9112 3: request-line = method SP request-target SP HTTP-version */
     if (r == 0)
-        r = take_token(&c, SP, &req->method, &req->method_len);
+        r = take_run(&c, is_tchar, SP, &req->method, &req->method_len);
     if (r == 0)
-        r = take_target(&c, &req->target, &req->target_len);
+        r = take_run(&c, is_target_byte, SP, &req->target, &req->target_len);
     if (r == 0)
         r = take_version(&c, &req->minor_version);
     if (r == 0)

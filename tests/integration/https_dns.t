@@ -6,33 +6,10 @@
 command -v openssl >/dev/null 2>&1 || skip_all "openssl is not installed"
 
 # ---- certificates ----
-PKI=$TMP/pki
-mkdir -p "$PKI"
-cat > "$PKI/ext.cnf" <<'X'
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-[leaf]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:api.test, DNS:short.test
-X
-ossl() { openssl "$@" >>"$PKI/openssl.log" 2>&1 || { echo "Bail out! openssl $1 failed"; exit 1; }; }
-make_ca() {
-    ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.csr" -subj "/CN=test $1"
-    ossl x509 -req -in "$PKI/$1.csr" -signkey "$PKI/$1.key" -days 2 -extfile "$PKI/ext.cnf" -extensions ca -out "$PKI/$1.pem"
-}
-make_leaf() {  # NAME CA DAYS
-    ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.csr" -subj "/CN=$1"
-    ossl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" -set_serial "$RANDOM$RANDOM" -days "$3" \
-        -extfile "$PKI/ext.cnf" -extensions leaf -out "$PKI/$1.pem"
-}
-make_ca ca
-make_ca other
-make_leaf good ca 2
-make_leaf expired ca -1
-make_leaf stranger other 2
+. "$ROOT/tests/pki.sh"
+pki_init "$TMP/pki" "DNS:api.test, DNS:short.test"
+pki_ca ca && pki_ca other && pki_leaf good ca 2 && pki_leaf expired ca -1 && pki_leaf stranger other 2 ||
+    { echo "Bail out! openssl failed: $(tail -3 "$PKI/openssl.log")"; exit 1; }
 
 # ---- upstreams and DNS ----
 start_mock GOOD --tls-cert "$PKI/good.pem" --tls-key "$PKI/good.key" --idle-timeout 0.3 || exit 1

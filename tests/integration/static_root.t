@@ -63,24 +63,9 @@ fi
 like "$(grep '^static: ' "$TMP/build.log" | tail -1)" 'CA bundle: /' "the static build compiles a CA bundle in"
 
 # ---- certificates: a test CA the compiled-in bundle does not know ----
-PKI=$TMP/pki
-mkdir -p "$PKI"
-cat > "$PKI/ext.cnf" <<'X'
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-[leaf]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:tls.test
-X
-ossl() { openssl "$@" >>"$PKI/openssl.log" 2>&1 || { echo "Bail out! openssl $1 failed"; exit 1; }; }
-ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.csr" -subj "/CN=static test CA"
-ossl x509 -req -in "$PKI/ca.csr" -signkey "$PKI/ca.key" -days 2 -extfile "$PKI/ext.cnf" -extensions ca -out "$PKI/ca.pem"
-ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/leaf.key" -out "$PKI/leaf.csr" -subj "/CN=tls.test"
-ossl x509 -req -in "$PKI/leaf.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -set_serial "$RANDOM$RANDOM" -days 2 \
-    -extfile "$PKI/ext.cnf" -extensions leaf -out "$PKI/leaf.pem"
+. "$ROOT/tests/pki.sh"
+pki_init "$TMP/pki" "DNS:tls.test"
+pki_ca ca && pki_leaf leaf ca 2 || { echo "Bail out! openssl failed: $(tail -3 "$PKI/openssl.log")"; exit 1; }
 
 # ---- upstreams and DNS outside the jail ----
 start_mock A || exit 1

@@ -19,18 +19,9 @@ setup_failed() {
 }
 
 # ---- certificates ----
-PKI=$TMP/pki
-mkdir -p "$PKI"
-cat > "$PKI/ext.cnf" <<'EOF'
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[leaf_localhost]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+. "$ROOT/tests/pki.sh"
+pki_init "$TMP/pki" "DNS:localhost, IP:127.0.0.1, IP:::1"
+cat >> "$PKI/ext.cnf" <<'EOF'
 [leaf_wrong]
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature
@@ -38,37 +29,13 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:wrong.example
 EOF
 
-ossl() {
-    openssl "$@" >>"$PKI/openssl.log" 2>&1
-}
-
-# make_ca NAME KEYALG...: a self-signed CA certificate NAME.pem / NAME.key
-make_ca() {
-    local name=$1
-    shift
-    ossl req -new -newkey "$@" -nodes -keyout "$PKI/$name.key" -out "$PKI/$name.csr" \
-        -subj "/CN=autoswitch test $name" &&
-    ossl x509 -req -in "$PKI/$name.csr" -signkey "$PKI/$name.key" -days 2 \
-        -extfile "$PKI/ext.cnf" -extensions ca -out "$PKI/$name.pem"
-}
-
-# make_leaf NAME CA EXTENSIONS DAYS: an EC P-256 leaf signed by CA
-make_leaf() {
-    local name=$1 ca=$2 ext=$3 days=$4
-    ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout "$PKI/$name.key" -out "$PKI/$name.csr" -subj "/CN=$name" &&
-    ossl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.pem" -CAkey "$PKI/$ca.key" \
-        -set_serial "$RANDOM$RANDOM" -days "$days" -extfile "$PKI/ext.cnf" -extensions "$ext" \
-        -out "$PKI/$name.pem"
-}
-
-make_ca ca rsa:2048 || setup_failed "test CA"
-make_ca other ec -pkeyopt ec_paramgen_curve:P-256 || setup_failed "second CA"
-make_leaf localhost ca leaf_localhost 2 || setup_failed "leaf for localhost"
-make_leaf wrong ca leaf_wrong 2 || setup_failed "leaf for the wrong name"
-make_leaf expired ca leaf_localhost -1 || setup_failed "expired leaf"
-make_leaf stranger other leaf_localhost 2 || setup_failed "leaf of an unknown CA"
-ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+pki_ca ca rsa:2048 || setup_failed "test CA"
+pki_ca other || setup_failed "second CA"
+pki_leaf localhost ca 2 || setup_failed "leaf for localhost"
+pki_leaf wrong ca 2 leaf_wrong || setup_failed "leaf for the wrong name"
+pki_leaf expired ca -1 || setup_failed "expired leaf"
+pki_leaf stranger other 2 || setup_failed "leaf of an unknown CA"
+pki_openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout "$PKI/self.key" -out "$PKI/self.pem" -subj "/CN=localhost" \
     -addext "subjectAltName = DNS:localhost" || setup_failed "self-signed leaf"
 
