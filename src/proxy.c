@@ -76,6 +76,7 @@ struct proxy {
     int status;
     enum verdict verdict;
     char ctype[160];
+    struct buf up_headers;        /* the upstream's x-ratelimit-* lines */
     int64_t retry_after_ms;       /* -1: none */
     struct buf rbody;             /* buffered answer */
     /* streaming */
@@ -126,6 +127,7 @@ static void proxy_free_deferred(void *ctx)
     buf_free(&p->query);
     buf_free(&p->fwd);
     buf_free(&p->rbody);
+    buf_free(&p->up_headers);
     buf_free(&p->pending);
     buf_free(&p->chunk);
     sse_free(&p->sse);
@@ -158,11 +160,11 @@ static void end_attempt_bookkeeping(struct proxy *p)
 
 /* ---------------- answering the client ---------------- */
 
-/* Header values come from the config: keep them to one line. */
-static void header_value(struct buf *b, const char *s)
+/* Header values from the config or an upstream: keep them to one line. */
+static void header_value(struct buf *b, const char *s, size_t n)
 {
-    for (; *s; s++)
-        buf_append(b, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
+    for (size_t i = 0; i < n; i++)
+        buf_append(b, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? "?" : s + i, 1);
 }
 
 static void our_headers(struct proxy *p, struct buf *h)
@@ -170,10 +172,11 @@ static void our_headers(struct proxy *p, struct buf *h)
     buf_printf(h, "X-Request-Id: %s\r\n", p->reqid);
     if (p->cur) {
         buf_append_str(h, "X-Autoswitch-Provider: ");
-        header_value(h, p->cur->prov->name);
+        header_value(h, p->cur->prov->name, strlen(p->cur->prov->name));
         buf_append_str(h, "\r\nX-Autoswitch-Model: ");
-        header_value(h, p->cur->map->upstream);
+        header_value(h, p->cur->map->upstream, strlen(p->cur->map->upstream));
         buf_printf(h, "\r\nX-Autoswitch-Attempts: %zu\r\n", p->next);
+        buf_append(h, buf_head(&p->up_headers), buf_len(&p->up_headers));
     }
 }
 
@@ -332,6 +335,7 @@ static void reset_attempt(struct proxy *p)
     p->mode = M_WAIT_HEAD;
     p->status = 0;
     p->ctype[0] = '\0';
+    buf_clear(&p->up_headers);
     p->retry_after_ms = -1;
     buf_clear(&p->rbody);
     buf_clear(&p->pending);
@@ -467,6 +471,29 @@ static void touch_idle(struct proxy *p)
         loop_timer_set(&p->timer, ms);
 }
 
+#define UP_HEADERS_MAX 2048
+#define RATELIMIT_PREFIX "x-ratelimit-"
+
+/* The serving upstream's rate-limit state (x-ratelimit-limit-requests,
+ * -remaining-tokens, ...) lets a client pace itself, so those lines reach
+ * it; nothing else of the upstream's head does (cookies, server names and
+ * account ids stay behind the gateway). */
+static void keep_rate_limits(struct proxy *p, const struct hp_response *res)
+{
+    const size_t plen = sizeof RATELIMIT_PREFIX - 1;
+    for (size_t i = 0; i < res->num_headers; i++) {
+        const struct hp_header *h = &res->headers[i];
+        if (h->name_len <= plen || strncasecmp(h->name, RATELIMIT_PREFIX, plen) != 0)
+            continue;
+        if (buf_len(&p->up_headers) + h->name_len + h->value_len + 4 > UP_HEADERS_MAX)
+            break;
+        buf_append(&p->up_headers, h->name, h->name_len);
+        buf_append(&p->up_headers, ": ", 2);
+        header_value(&p->up_headers, h->value, h->value_len);
+        buf_append(&p->up_headers, "\r\n", 2);
+    }
+}
+
 static int on_up_head(void *ctx, const struct hp_response *res)
 {
     struct proxy *p = ctx;
@@ -478,6 +505,7 @@ static int on_up_head(void *ctx, const struct hp_response *res)
         memcpy(p->ctype, h->value, n);
         p->ctype[n] = '\0';
     }
+    keep_rate_limits(p, res);
     h = hp_find(res->headers, res->num_headers, "retry-after");
     if (h) {
         long long secs;

@@ -313,6 +313,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "Date: " + http_date(),
                  "Server: mock-upstream",
                  "X-Mock-Name: " + STATE.name]
+        if STATE.ratelimit:
+            # as OpenAI sends them: what the account may do, what is left
+            lines += ["x-ratelimit-limit-requests: %d" % STATE.ratelimit,
+                      "X-RateLimit-Remaining-Requests: %d" % (STATE.ratelimit - 1)]
         names = {k.lower() for k, _ in headers}
         for k, v in headers:
             lines.append("%s: %s" % (k, v))
@@ -905,6 +909,8 @@ def main():
     ap.add_argument("--models", default="", help="comma-separated model ids for /v1/models")
     ap.add_argument("--idle-timeout", type=float, default=None,
                     help="close idle keep-alive connections after S seconds")
+    ap.add_argument("--ratelimit", type=int, default=0,
+                    help="send x-ratelimit-limit-requests: N (and remaining N-1) on every answer")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 
@@ -919,6 +925,7 @@ def main():
 
     models = [m for m in args.models.split(",") if m]
     STATE = State(args.mode, args.name, models)
+    STATE.ratelimit = args.ratelimit
     Handler.timeout = args.idle_timeout
 
     try:

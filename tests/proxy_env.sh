@@ -2,8 +2,8 @@
 # three mocks (A, B, C), a config with one alias per scenario, and helpers.
 # Sourced after tests/lib.sh.
 
-start_mock A || exit 1
-start_mock B || exit 1
+start_mock A --ratelimit 100 || exit 1   # x-ratelimit-* on every answer
+start_mock B --ratelimit 200 || exit 1
 start_mock C || exit 1
 PA=$(mock_port A); PB=$(mock_port B); PC=$(mock_port C)
 DEAD=$(free_port)

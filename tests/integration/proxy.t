@@ -92,6 +92,20 @@ body=$(chat dead)
 is "$(status)/$(hdr X-Autoswitch-Provider)" "200/pb" "connection refused: fails over"
 mock_mode A a-fo null
 
+# ---- the serving upstream's rate-limit headers, and only those ----
+mock_mode A a-fo 500
+body=$(chat fo)
+is "$(hdr X-Autoswitch-Provider)/$(hdr x-ratelimit-limit-requests)/$(hdr x-ratelimit-remaining-requests)" "pb/200/199" \
+    "x-ratelimit-* headers come from the upstream that served"
+is "$(grep -ci '^x-ratelimit-limit-requests:' "$TMP/h")" 1 "... and not also from the attempt that failed"
+is "$(hdr X-Mock-Name)$(hdr Server)" "" "other upstream headers stay behind"
+body=$(chat fo ',"stream":true')
+is "$(hdr Content-Type)/$(hdr x-ratelimit-limit-requests)" "text/event-stream/200" "a stream carries them too"
+mock_mode A a-fo 400
+body=$(chat fo)
+is "$(status)/$(hdr x-ratelimit-limit-requests)" "400/100" "a 4xx passed to the client carries its upstream's"
+mock_mode A a-fo null
+
 pass_row() {  # pass_row CODE
     mock_mode A a-fo "$1"
     local hb; hb=$(mock_hits B b-fo)
