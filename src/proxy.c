@@ -623,11 +623,18 @@ static void on_up_done(void *ctx)
     if (p->finished)
         return;
     switch (p->mode) {
-    case M_BUFFER:
+    case M_BUFFER: {
+        char msg[200], reason[260];
+        if (answer_has_error(buf_head(&p->rbody), buf_len(&p->rbody), msg, sizeof msg)) {
+            snprintf(reason, sizeof reason, "status %d with an error: %s", p->status, msg);
+            attempt_failed(p, reason, V_FAILOVER, p->status);
+            return;
+        }
         attempt_succeeded(p);
         deliver_buffered(p);
         proxy_finish(p);
         return;
+    }
     case M_RELAY: {
         char reason[300];
         describe_status(p, reason, sizeof reason);

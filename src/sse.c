@@ -176,7 +176,25 @@ static void error_message(const char *s, struct json_val err, char *msg, size_t 
         msg[n] = '\0';
     }
     if (!msg[0])
-        snprintf(msg, cap, "upstream stream error");
+        snprintf(msg, cap, "upstream error");
+}
+
+/* root's "error" member when it is there and not null. */
+static bool error_member(const char *s, struct json_val root, struct json_val *err)
+{
+    return root.type == JSON_OBJECT && json_get(s, root, "error", err) && err->type != JSON_NULL;
+}
+
+bool answer_has_error(const char *s, size_t n, char *msg, size_t cap)
+{
+    struct json_val root, err;
+    struct json_error jerr;
+    /* A plain search first: a good answer rarely names "error" at all, so
+     * it is not parsed a second time (rewrite_model parses it anyway). */
+    if (!mem_find(s, n, "\"error\"", 7) || json_parse(s, n, &root, &jerr) < 0 || !error_member(s, root, &err))
+        return false;
+    error_message(s, err, msg, cap);
+    return true;
 }
 
 enum sse_kind sse_classify(const char *line, size_t len, char *msg, size_t cap)
@@ -193,7 +211,7 @@ enum sse_kind sse_classify(const char *line, size_t len, char *msg, size_t cap)
     struct json_error jerr;
     if (json_parse(d, plen, &root, &jerr) < 0 || root.type != JSON_OBJECT)
         return SSE_CONTENT;   /* not ours to judge: let it through */
-    if (json_get(d, root, "error", &v) && v.type != JSON_NULL) {
+    if (error_member(d, root, &v)) {
         error_message(d, v, msg, cap);
         return SSE_ERROR;
     }

@@ -54,4 +54,9 @@ const char *sse_data(const char *line, size_t len, size_t *plen);
 /* Classify one line; for SSE_ERROR, msg (cap bytes) gets the message. */
 enum sse_kind sse_classify(const char *line, size_t len, char *msg, size_t cap);
 
+/* Whether a whole non-stream answer is a JSON object whose "error" member
+ * is not null (some providers answer a failure with status 200); msg (cap
+ * bytes) gets the message.  The same judgement as SSE_ERROR for an event. */
+bool answer_has_error(const char *s, size_t n, char *msg, size_t cap);
+
 #endif

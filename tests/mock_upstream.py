@@ -74,6 +74,8 @@ modes (all accept delay_ms=N: wait N ms before answering):
   stream_error_first SSE whose first event is an error object (string=1:
                      the error is a string), then [DONE]
   stream_empty       SSE with only [DONE]
+  ok_error           200 JSON whose body is an error object (as some
+                     providers answer a failure)
   echo               JSON describing the request (stream: one SSE event)
   bad_head           endless "X-Filler: aaa" header lines (line_bytes=100,
                      max_bytes=64MiB)
@@ -772,6 +774,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if name == "stream_empty":
             self.stream([], opts)
+            return
+        if name == "ok_error":
+            self.send_json(200, {"error": {"message": "mock error in a 200", "type": "server_error",
+                                           "code": None}}, opts)
             return
         if name == "echo":
             obj = self.echo_obj(model)

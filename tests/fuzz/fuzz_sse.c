@@ -17,7 +17,8 @@
  * "", "\n", "\r\n" or "\r"; the concatenation of all text + end equals
  * the input exactly; the logical lines (pieces joined, a CRLF cut in two
  * rejoined) are those of a plain splitter written here; sse_classify on
- * each line returns a known kind with a terminated message. */
+ * each line returns a known kind with a terminated message, and so does
+ * answer_has_error on the whole input. */
 #include "buf.h"
 #include "fuzz_common.h"
 #include "sse.h"
@@ -189,6 +190,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
         len += fill;
         scale = 256;
     }
+
+    /* The whole input as a non-stream answer body. */
+    char amsg[48];
+    memset(amsg, 0x55, sizeof amsg);
+    if (answer_has_error(s, len, amsg, sizeof amsg))
+        FUZZ_CHECK(memchr(amsg, '\0', sizeof amsg) != NULL, "answer_has_error message not terminated");
 
     struct sse_splitter sp;
     sse_init(&sp);

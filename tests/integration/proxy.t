@@ -81,6 +81,9 @@ failover_row 404 "404"
 failover_row reset_headers "reset mid-headers"
 failover_row stream_error_first "200 stream with an error event first" ',"stream":true'
 failover_row stream_empty "200 stream with no content" ',"stream":true'
+failover_row ok_error "200 JSON whose body is an error object"
+like "$(grep 'fo #1 pa/a-fo failed' "$GW_LOG" | tail -1)" 'status 200 with an error: mock error in a 200' \
+    "... the log names the upstream's message"
 failover_row bad_head "never-ending response head"
 failover_row lying_chunked "a chunked body that lies"
 failover_row extra_after_body "bytes after the end of a Content-Length body"
