@@ -199,17 +199,39 @@ static bool method_matches(const char *want, const struct request *r)
     return strcmp(want, "GET") == 0 && r->is_head;
 }
 
+/* A browser asks before a cross-origin POST with an Authorization header
+ * (the Fetch standard's CORS preflight): say yes for the
+ * methods the path has.  The requested headers are echoed, because the
+ * wildcard "*" does not cover Authorization. */
+static void answer_preflight(struct conn *c, const struct request *r, const char *allow)
+{
+    const struct hp_header *h = hp_find(r->hp.headers, r->hp.num_headers, "access-control-request-headers");
+    struct buf hdr = BUF_INIT;
+    buf_printf(&hdr, "Access-Control-Allow-Methods: %s, OPTIONS\r\nAccess-Control-Allow-Headers: ", allow);
+    if (h && h->value_len && h->value_len <= 1024)
+        buf_append(&hdr, h->value, h->value_len);
+    else
+        buf_append_str(&hdr, "Authorization, Content-Type");
+    buf_append_str(&hdr, "\r\nAccess-Control-Max-Age: 86400\r\n");
+    conn_respond(c, 204, NULL, buf_cstr(&hdr), NULL, 0);
+    buf_free(&hdr);
+}
+
 void router_dispatch(struct conn *c, struct request *r)
 {
     if (!started_at)
         started_at = time(NULL);
     struct snapshot *s = snapshot_current();
+    /* The OpenAI API is callable from web pages (keys are bearer tokens,
+     * never cookies); the admin API is for the built-in UI only. */
+    r->cors = mem_starts(r->path, r->path_len, "/v1/");
+    bool preflight = r->cors && mem_eq(r->hp.method, r->hp.method_len, "OPTIONS");
     char allow[128] = "";
     for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
         const struct route *rt = &routes[i];
         if (!path_matches(rt, r))
             continue;
-        if (!method_matches(rt->method, r)) {
+        if (preflight || !method_matches(rt->method, r)) {
             if (!strstr(allow, rt->method)) {
                 size_t l = strlen(allow);
                 snprintf(allow + l, sizeof allow - l, "%s%s%s", l ? ", " : "", rt->method,
@@ -220,6 +242,10 @@ void router_dispatch(struct conn *c, struct request *r)
         if (rt->auth == AUTH_CLIENT && !auth_client(c, r, s->cfg))
             return;
         rt->fn(c, r, s);
+        return;
+    }
+    if (preflight && allow[0]) {
+        answer_preflight(c, r, allow);
         return;
     }
     if (!allow[0] && (mem_eq(r->hp.method, r->hp.method_len, "GET") || r->is_head) && ui_serve(c, r))

@@ -123,6 +123,7 @@ static void request_reset(struct request *r)
     r->path_len = r->query_len = 0;
     r->is_head = false;
     r->quiet = false;
+    r->cors = false;
     r->status = 0;
     r->bytes_out = 0;
 }
@@ -182,6 +183,8 @@ void conn_begin(struct conn *c, int status, const char *content_type,
         buf_printf(o, "Content-Type: %s\r\n", content_type);
     if (extra_headers)
         buf_append_str(o, extra_headers);
+    if (c->req.cors)
+        buf_append_str(o, "Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: *\r\n");
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
     c->chunked_out = false;
     if (!no_body) {

@@ -60,6 +60,7 @@ struct request {
     uint64_t bytes_out;
     struct buf note;              /* extra access-log text from the handler */
     bool quiet;                   /* routine polling: access line at DEBUG when it succeeds */
+    bool cors;                    /* the answer may be read by a page of any origin */
 };
 
 /* Start listening on addr (NULL: all IPv4 and IPv6) and port.  0 or -1

@@ -94,6 +94,33 @@ like "$hdr" 'Allow: GET, HEAD' "405 carries Allow"
 hdr=$(curl -s -I "$GW_URL/healthz")
 like "$hdr" 'Content-Length: 16' "HEAD gets the GET headers"
 
+# ---- CORS: web pages may call /v1 (bearer keys, never cookies), not the admin API ----
+hdr=$(curl -s -D - -o "$TMP/b" -X OPTIONS -H "Origin: https://chat.example" \
+    -H "Access-Control-Request-Method: POST" -H "Access-Control-Request-Headers: authorization, content-type, x-stainless-os" \
+    "$GW_URL/v1/chat/completions")
+like "$hdr" '^HTTP/1.1 204' "a CORS preflight on /v1 gets 204 without a key"
+like "$hdr" $'Access-Control-Allow-Origin: \\*\r' "... any origin"
+like "$hdr" $'Access-Control-Allow-Methods: POST, OPTIONS\r' "... the path's methods"
+like "$hdr" $'Access-Control-Allow-Headers: authorization, content-type, x-stainless-os\r' "... the headers asked for"
+like "$hdr" 'Access-Control-Max-Age: 86400' "... cached for a day"
+is "$(wc -c < "$TMP/b")" 0 "... and no body"
+hdr=$(curl -s -D - -o /dev/null -X OPTIONS "$GW_URL/v1/models/zeta")
+like "$hdr" $'Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r' "a preflight without request headers: GET paths"
+like "$hdr" $'Access-Control-Allow-Headers: Authorization, Content-Type\r' "... Authorization and Content-Type allowed"
+hdr=$(curl -s -D - -o /dev/null -H "Origin: https://chat.example" "${A[@]}" "$GW_URL/v1/models")
+like "$hdr" $'Access-Control-Allow-Origin: \\*\r' "a /v1 answer may be read by any page"
+like "$hdr" $'Access-Control-Expose-Headers: \\*\r' "... with its headers (X-Request-Id, x-ratelimit-*)"
+hdr=$(curl -s -D - -o /dev/null -H "Origin: https://chat.example" "$GW_URL/v1/models")
+like "$hdr" '^HTTP/1.1 401' "a 401 ..."
+like "$hdr" 'Access-Control-Allow-Origin: ' "... can be read by the page too"
+hdr=$(curl -s -D - -o /dev/null -X OPTIONS "$GW_URL/v1/nowhere")
+like "$hdr" '^HTTP/1.1 404' "a preflight on an unknown /v1 path: 404"
+hdr=$(curl -s -D - -o /dev/null -X OPTIONS -H "Origin: https://evil.example" "$GW_URL/api/admin/health")
+like "$hdr" '^HTTP/1.1 405' "no preflight for the admin API: 405"
+unlike "$hdr" 'Access-Control' "... and no CORS header"
+hdr=$(curl -s -D - -o /dev/null -H "Origin: https://evil.example" "$GW_URL/api/admin/health")
+unlike "$hdr" 'Access-Control' "admin answers carry no CORS header"
+
 # ---- keep-alive and pipelining ----
 n=$(curl -s -o /dev/null -o /dev/null -w '%{num_connects}\n' "$GW_URL/healthz" "$GW_URL/healthz" | awk '{s+=$1} END {print s}')
 is "$n" 1 "two requests share one keep-alive connection"
