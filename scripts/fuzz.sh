@@ -27,7 +27,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 exec </dev/null
 
-all_targets="fuzz_http_request fuzz_http_response fuzz_json fuzz_sse fuzz_config fuzz_dns fuzz_pem"
+all_targets="fuzz_http_request fuzz_http_response fuzz_json fuzz_sse fuzz_multipart fuzz_config fuzz_dns fuzz_pem"
 targets=${FUZZ_TARGETS:-$all_targets}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 cc=${FUZZ_CC:-clang}
@@ -45,6 +45,7 @@ srcs_of() {
         fuzz_http_request | fuzz_http_response) echo "http_parse" ;;
         fuzz_json) echo "json rewrite buf" ;;
         fuzz_sse) echo "sse json util buf" ;;
+        fuzz_multipart) echo "multipart util buf" ;;
         fuzz_config) echo "config buf" ;;
         fuzz_dns) echo "dns loop log util buf" ;;
         fuzz_pem) echo "tls buf log util" ;;
@@ -58,6 +59,7 @@ max_len_of() {
         fuzz_http_request | fuzz_http_response) echo 32768 ;;  # 16 KiB heads, 16 KiB trailers
         fuzz_json) echo 65536 ;;
         fuzz_sse) echo 16384 ;;                                 # long lines come from the filler flag
+        fuzz_multipart) echo 16384 ;;                           # part headers are bounded at 8 KiB
         fuzz_config) echo 65536 ;;
         fuzz_dns) echo 4400 ;;                                  # DNS_RECV_MAX + name and selectors
         fuzz_pem) echo 32768 ;;

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "multipart.h"
 #include "reply.h"
 #include "rewrite.h"
 #include "sse.h"
@@ -22,16 +23,20 @@ struct endpoint {
     const char *path;
     bool needs_messages;    /* chat: "messages is required" */
     bool done_marker;       /* its streams end with data: [DONE] */
+    bool form;              /* also takes multipart/form-data (a file upload) */
 };
 
 static const struct endpoint endpoints[] = {
-    { "/v1/chat/completions", true, true },
-    { "/v1/completions", false, true },
-    { "/v1/embeddings", false, true },
-    { "/v1/responses", false, false },
-    { "/v1/images/generations", false, false },
-    { "/v1/moderations", false, true },
-    { "/v1/audio/speech", false, false },
+    { "/v1/chat/completions", true, true, false },
+    { "/v1/completions", false, true, false },
+    { "/v1/embeddings", false, true, false },
+    { "/v1/responses", false, false, false },
+    { "/v1/images/generations", false, false, false },
+    { "/v1/images/edits", false, false, true },
+    { "/v1/moderations", false, true, false },
+    { "/v1/audio/speech", false, false, false },
+    { "/v1/audio/transcriptions", false, false, true },
+    { "/v1/audio/translations", false, false, true },
 };
 
 /* What an upstream status means for the attempt (README: failure table). */
@@ -56,7 +61,9 @@ struct proxy {
     const struct alias_entry *alias;
     const struct endpoint *ep;
     struct buf body;              /* the client's body, read once */
-    struct json_val root;
+    struct json_val root;         /* a JSON body: its top-level object */
+    struct buf form_ctype;        /* a multipart body: the client's Content-Type */
+    struct mp_field form_model;   /* ... and where its model field's value is */
     bool stream_req;
     struct buf query;             /* "?..." of the client's target, or empty */
     struct buf fwd;               /* client header lines passed on */
@@ -126,6 +133,7 @@ static void proxy_free_deferred(void *ctx)
     buf_free(&p->body);
     buf_free(&p->query);
     buf_free(&p->fwd);
+    buf_free(&p->form_ctype);
     buf_free(&p->rbody);
     buf_free(&p->up_headers);
     buf_free(&p->pending);
@@ -742,6 +750,21 @@ static void on_client_aborted(void *ctx)
 
 /* ---------------- starting ---------------- */
 
+/* The body for the current candidate: the model replaced (and, for JSON,
+ * the provider's exclude_params removed); every other byte as sent. */
+static int rewrite_body(struct proxy *p, struct buf *out)
+{
+    const struct cfg_provider *prov = p->cur->prov;
+    if (!buf_len(&p->form_ctype))
+        return rewrite_request(buf_head(&p->body), p->root, p->cur->map->upstream, prov->exclude_params,
+                               prov->n_exclude, out);
+    const char *b = buf_head(&p->body);
+    if (buf_append(out, b, p->form_model.start) < 0 || buf_append_str(out, p->cur->map->upstream) < 0 ||
+        buf_append(out, b + p->form_model.end, buf_len(&p->body) - p->form_model.end) < 0)
+        return -1;
+    return 0;
+}
+
 static void start_attempt(struct proxy *p)
 {
     p->cur = p->plan[p->next++];
@@ -753,8 +776,7 @@ static void start_attempt(struct proxy *p)
     const struct cfg_provider *prov = p->cur->prov;
     struct up_request rq = { .url = &prov->url, .ca_file = prov->ca_file ? prov->ca_file : p->snap->cfg->ca_file };
     struct buf body = BUF_INIT;
-    if (rewrite_request(buf_head(&p->body), p->root, p->cur->map->upstream, prov->exclude_params,
-                        prov->n_exclude, &body) < 0) {
+    if (rewrite_body(p, &body) < 0) {
         buf_free(&body);
         attempt_failed(p, "out of memory", V_FAILOVER, 0);
         return;
@@ -764,7 +786,7 @@ static void start_attempt(struct proxy *p)
                (int)buf_len(&p->query), buf_head(&p->query), prov->url.authority);
     if (prov->api_key && prov->api_key[0])
         buf_printf(d, "Authorization: Bearer %s\r\n", prov->api_key);
-    buf_append_str(d, "Content-Type: application/json\r\n");
+    buf_printf(d, "Content-Type: %s\r\n", buf_len(&p->form_ctype) ? buf_cstr(&p->form_ctype) : "application/json");
     if (p->stream_req)
         buf_append_str(d, "Accept: text/event-stream\r\n");
     buf_printf(d, "X-Request-Id: %s\r\n", p->reqid);
@@ -839,6 +861,83 @@ static void pick_request_id(struct proxy *p, const struct request *r)
     random_hex(p->reqid, 8);
 }
 
+#define MODEL_NAME_MAX 511
+
+/* What the proxy needs from a request body. */
+struct request_fields {
+    char model[MODEL_NAME_MAX + 1];
+    bool stream;
+    struct json_val root;          /* JSON */
+    struct mp_field form_model;    /* multipart */
+};
+
+static int check_model(struct conn *c, const char *model, size_t len)
+{
+    if (len > MODEL_NAME_MAX || len != strlen(model) || strpbrk(model, "\r\n")) {
+        reply_error(c, 400, "invalid_request_error", NULL,
+                    "model must be a name of at most %d bytes without NUL or line breaks", MODEL_NAME_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_json(struct conn *c, const struct request *r, const struct endpoint *ep, struct request_fields *f)
+{
+    const char *b = buf_len(&r->body) ? buf_head(&r->body) : "";
+    size_t n = buf_len(&r->body);
+    struct json_val v;
+    struct json_error err;
+    if (json_parse(b, n, &f->root, &err) < 0) {
+        reply_error(c, 400, "invalid_request_error", NULL, "invalid JSON body: %s at byte %zu", err.msg,
+                    err.offset);
+        return -1;
+    }
+    if (f->root.type != JSON_OBJECT) {
+        reply_error(c, 400, "invalid_request_error", NULL, "the request body must be a JSON object");
+        return -1;
+    }
+    if (!json_get(b, f->root, "model", &v) || v.type != JSON_STRING || v.end - v.start <= 2) {
+        reply_error(c, 400, "invalid_request_error", NULL, "model is required");
+        return -1;
+    }
+    if (check_model(c, f->model, json_str_decode(b, v, f->model, sizeof f->model)) < 0)
+        return -1;
+    if (ep->needs_messages &&
+        (!json_get(b, f->root, "messages", &v) || v.type != JSON_ARRAY || json_is_empty(b, v))) {
+        reply_error(c, 400, "invalid_request_error", NULL, "messages is required");
+        return -1;
+    }
+    f->stream = json_get(b, f->root, "stream", &v) && v.type == JSON_TRUE;
+    return 0;
+}
+
+/* A file upload (audio, an image to edit): the model is a form field. */
+static int read_form(struct conn *c, const struct request *r, const char *boundary, struct request_fields *f)
+{
+    static const char *const names[] = { "model", "stream" };
+    struct mp_field fields[2];
+    const char *why;
+    const char *b = buf_len(&r->body) ? buf_head(&r->body) : "";
+    if (multipart_scan(b, buf_len(&r->body), boundary, names, 2, fields, &why) < 0) {
+        reply_error(c, 400, "invalid_request_error", NULL, "invalid multipart body: %s", why);
+        return -1;
+    }
+    if (!fields[0].found || fields[0].end == fields[0].start) {
+        reply_error(c, 400, "invalid_request_error", NULL, "model is required");
+        return -1;
+    }
+    size_t len = fields[0].end - fields[0].start;
+    if (len <= MODEL_NAME_MAX) {
+        memcpy(f->model, b + fields[0].start, len);
+        f->model[len] = '\0';
+    }
+    if (check_model(c, f->model, len) < 0)
+        return -1;
+    f->form_model = fields[0];
+    f->stream = fields[1].found && mem_eq(b + fields[1].start, fields[1].end - fields[1].start, "true");
+    return 0;
+}
+
 void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
 {
     const struct endpoint *ep = NULL;
@@ -849,35 +948,13 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
         reply_error(c, 404, "invalid_request_error", "not_found", "unknown endpoint");
         return;
     }
-    const char *b = buf_len(&r->body) ? buf_head(&r->body) : "";
-    size_t n = buf_len(&r->body);
-    struct json_val root, v;
-    struct json_error err;
-    if (json_parse(b, n, &root, &err) < 0) {
-        reply_error(c, 400, "invalid_request_error", NULL, "invalid JSON body: %s at byte %zu", err.msg,
-                    err.offset);
+    struct request_fields f = { .root = { JSON_INVALID, 0, 0 } };
+    const struct hp_header *ct = hp_find(r->hp.headers, r->hp.num_headers, "content-type");
+    char boundary[MP_BOUNDARY_MAX + 1];
+    bool form = ep->form && ct && multipart_boundary(ct->value, ct->value_len, boundary, sizeof boundary) == 0;
+    if (form ? read_form(c, r, boundary, &f) < 0 : read_json(c, r, ep, &f) < 0)
         return;
-    }
-    if (root.type != JSON_OBJECT) {
-        reply_error(c, 400, "invalid_request_error", NULL, "the request body must be a JSON object");
-        return;
-    }
-    char model[512];
-    if (!json_get(b, root, "model", &v) || v.type != JSON_STRING || v.end - v.start <= 2) {
-        reply_error(c, 400, "invalid_request_error", NULL, "model is required");
-        return;
-    }
-    size_t mlen = json_str_decode(b, v, model, sizeof model);
-    if (mlen >= sizeof model || mlen != strlen(model)) {
-        reply_error(c, 400, "invalid_request_error", NULL, "model must be a name of at most %zu bytes without NUL",
-                    sizeof model - 1);
-        return;
-    }
-    if (ep->needs_messages &&
-        (!json_get(b, root, "messages", &v) || v.type != JSON_ARRAY || json_is_empty(b, v))) {
-        reply_error(c, 400, "invalid_request_error", NULL, "messages is required");
-        return;
-    }
+    const char *model = f.model;
     const struct alias_entry *a = snapshot_alias(s, model, strlen(model));
     if (!a) {
         reply_error(c, 404, "invalid_request_error", "model_not_found",
@@ -896,8 +973,11 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
     p->snap = snapshot_ref(s);
     p->alias = a;
     p->ep = ep;
-    p->root = root;
-    p->stream_req = json_get(b, root, "stream", &v) && v.type == JSON_TRUE;
+    p->root = f.root;
+    p->form_model = f.form_model;
+    if (form)
+        buf_append(&p->form_ctype, ct->value, ct->value_len);
+    p->stream_req = f.stream;
     p->t_start = loop_now();
     p->body = r->body;                 /* take the body: read once, kept for retries */
     memset(&r->body, 0, sizeof r->body);
@@ -909,7 +989,7 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
     sse_init(&p->sse);
     p->nplan = balance_plan(a, s->cfg->max_retries, p->plan, BAL_MAX_ATTEMPTS);
     metrics.proxied++;
-    metrics.bytes_in += n;
+    metrics.bytes_in += buf_len(&p->body);
     struct conn_hooks hooks = { on_client_drained, on_client_aborted, p };
     conn_set_hooks(c, &hooks);
     start_attempt(p);

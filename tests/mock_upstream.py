@@ -95,7 +95,10 @@ ENDPOINTS = (
     ("/responses", "responses"),
     ("/moderations", "moderations"),
     ("/images/generations", "images"),
+    ("/images/edits", "images_edits"),
     ("/audio/speech", "speech"),
+    ("/audio/transcriptions", "transcriptions"),
+    ("/audio/translations", "translations"),
 )
 
 MAX_RECORDS = 200
@@ -105,6 +108,26 @@ MODELS_KEY = "__models__"
 
 class ClientGone(Exception):
     """The client went away; stop quietly."""
+
+
+def form_fields(ctype, body):
+    """The text fields of a multipart/form-data body as a dict ("stream"
+    "true" becomes True, as in JSON), or None when it does not parse."""
+    import email.parser
+    import email.policy
+    try:
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
+        out = {}
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name and not part.get_filename() and name not in out:
+                out[name] = part.get_payload(decode=True).decode("utf-8", "replace")
+        if out.get("stream") == "true":
+            out["stream"] = True
+        return out
+    except Exception:
+        return None
 
 
 def http_date(offset=0.0):
@@ -430,7 +453,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
 
         j = None
-        if body:
+        ctype = self.headers.get("Content-Type") or ""
+        if body and ctype.lower().startswith("multipart/form-data"):
+            j = form_fields(ctype, body)
+        elif body:
             try:
                 j = json.loads(body)
             except ValueError:

@@ -47,6 +47,55 @@ body=$(curl -s "${AUTH[@]}" -H "X-Mock-Mode: echo" -H "Transfer-Encoding: chunke
 is "$(jget "$body" 'j["body"]')" '{"model":"a-ok","messages":[{"role":"user","content":"chunked"}]}' \
     "a chunked request body is read and sent on with Content-Length"
 
+# ---- file uploads (multipart/form-data): the model field replaced, every other byte as sent ----
+python3 - "$TMP" <<'PY'
+import os, sys
+d = sys.argv[1]
+audio = os.urandom(3000) + b"\r\n--XyZ-not-quite\r\n" + os.urandom(100)
+def form(model, extra=b""):
+    return (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\n"
+            b"Content-Type: audio/mpeg\r\n\r\n" + audio + b"\r\n--XyZ\r\n"
+            b"Content-Disposition: form-data; name=\"model\"\r\n\r\n" + model + b"\r\n--XyZ\r\n"
+            b"Content-Disposition: form-data; name=\"language\"\r\n\r\nen\r\n" + extra + b"--XyZ--\r\n")
+open(d + "/form.bin", "wb").write(form(b"ok"))
+open(d + "/form.want", "wb").write(form(b"a-ok"))
+open(d + "/form-fo.bin", "wb").write(form(b"fo"))
+open(d + "/form-stream.bin", "wb").write(form(b"ok", b"--XyZ\r\nContent-Disposition: form-data; name=\"stream\"\r\n\r\ntrue\r\n"))
+open(d + "/form-nomodel.bin", "wb").write(form(b""))
+open(d + "/form-cut.bin", "wb").write(form(b"ok")[:-9])
+PY
+FORM=(-H "Authorization: Bearer ck" -H "Content-Type: multipart/form-data; boundary=XyZ")
+body=$(curl -s -D "$TMP/h" "${FORM[@]}" -H "X-Mock-Mode: echo" --data-binary @"$TMP/form.bin" \
+    "$GW_URL/v1/audio/transcriptions")
+is "$(status)/$(jget "$body" 'j["path"]')" "200//v1/audio/transcriptions" "an audio upload is proxied"
+is "$(jget "$body" 'j["headers"]["Content-Type"]')" "multipart/form-data; boundary=XyZ" "... with the client's Content-Type"
+jget "$body" 'j["body_b64"]' | base64 -d > "$TMP/form.got"
+check "... the body byte for byte, the model field now the upstream model" -- cmp -s "$TMP/form.got" "$TMP/form.want"
+for ep in audio/translations images/edits; do
+    body=$(curl -s -D "$TMP/h" "${FORM[@]}" -H "X-Mock-Mode: echo" --data-binary @"$TMP/form.bin" "$GW_URL/v1/$ep")
+    jget "$body" 'j["body_b64"]' | base64 -d > "$TMP/form.got"
+    ok $([ "$(status)/$(jget "$body" 'j["path"]')" = "200//v1/$ep" ] && cmp -s "$TMP/form.got" "$TMP/form.want"; echo $?) \
+        "/v1/$ep takes an upload too"
+done
+mock_mode A a-fo 500
+body=$(curl -s -D "$TMP/h" "${FORM[@]}" --data-binary @"$TMP/form-fo.bin" "$GW_URL/v1/audio/transcriptions")
+is "$(status)/$(hdr X-Autoswitch-Provider)/$(jget "$body" 'j["model"]')" "200/pb/fo" "an upload fails over like any request"
+mock_mode A a-fo null
+curl -s -D "$TMP/h" -o "$TMP/b" "${FORM[@]}" -H "X-Mock-Mode: stream" --data-binary @"$TMP/form-stream.bin" \
+    "$GW_URL/v1/audio/transcriptions"
+is "$(status)/$(hdr Content-Type)" "200/text/event-stream" "a stream field of true streams the answer"
+like "$(cat "$TMP/b")" 'data: .*"model":"ok"' "... with the model rewritten back to the alias"
+body=$(curl -s -D "$TMP/h" "${FORM[@]}" --data-binary @"$TMP/form-nomodel.bin" "$GW_URL/v1/audio/transcriptions")
+is "$(status)/$(jget "$body" 'j["error"]["message"]')" "400/model is required" "an upload without a model: 400"
+body=$(curl -s -D "$TMP/h" "${FORM[@]}" --data-binary @"$TMP/form-cut.bin" "$GW_URL/v1/audio/transcriptions")
+is "$(status)/$(jget "$body" 'j["error"]["message"]')" "400/invalid multipart body: multipart body without its closing boundary" \
+    "a cut-off upload: 400 that says why"
+body=$(curl -s -D "$TMP/h" "${FORM[@]}" --data-binary @"$TMP/form.bin" "$GW_URL/v1/chat/completions")
+like "$(status) $(jget "$body" 'j["error"]["message"]')" '^400 invalid JSON body' "chat takes no upload: 400"
+body=$(curl -s -D "$TMP/h" -H "Authorization: Bearer ck" -F "file=@$TMP/form.bin;type=audio/wav" -F model=nope \
+    "$GW_URL/v1/audio/transcriptions")
+is "$(status)/$(jget "$body" 'j["error"]["code"]')" "404/model_not_found" "curl -F with an unknown model: 404"
+
 # ---- client errors ----
 code=$(curl -s -o "$TMP/b" -w '%{http_code}' "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d '{"model":')
 is "$code" 400 "invalid JSON: 400"
