@@ -951,7 +951,12 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
     struct request_fields f = { .root = { JSON_INVALID, 0, 0 } };
     const struct hp_header *ct = hp_find(r->hp.headers, r->hp.num_headers, "content-type");
     char boundary[MP_BOUNDARY_MAX + 1];
-    bool form = ep->form && ct && multipart_boundary(ct->value, ct->value_len, boundary, sizeof boundary) == 0;
+    bool form = ep->form && ct && ct->value_len >= 10 && mem_ieq(ct->value, 10, "multipart/");
+    if (form && multipart_boundary(ct->value, ct->value_len, boundary, sizeof boundary) < 0) {
+        reply_error(c, 400, "invalid_request_error", NULL,
+                    "invalid multipart body: the Content-Type must be multipart/form-data with a valid boundary");
+        return;
+    }
     if (form ? read_form(c, r, boundary, &f) < 0 : read_json(c, r, ep, &f) < 0)
         return;
     const char *model = f.model;

@@ -90,6 +90,10 @@ is "$(status)/$(jget "$body" 'j["error"]["message"]')" "400/model is required" "
 body=$(curl -s -D "$TMP/h" "${FORM[@]}" --data-binary @"$TMP/form-cut.bin" "$GW_URL/v1/audio/transcriptions")
 is "$(status)/$(jget "$body" 'j["error"]["message"]')" "400/invalid multipart body: multipart body without its closing boundary" \
     "a cut-off upload: 400 that says why"
+body=$(curl -s -D "$TMP/h" -H "Authorization: Bearer ck" -H "Content-Type: multipart/form-data" \
+    --data-binary @"$TMP/form.bin" "$GW_URL/v1/audio/transcriptions")
+like "$(status) $(jget "$body" 'j["error"]["message"]')" '^400 invalid multipart body: .*valid boundary' \
+    "an upload without a boundary: 400 that says so"
 body=$(curl -s -D "$TMP/h" "${FORM[@]}" --data-binary @"$TMP/form.bin" "$GW_URL/v1/chat/completions")
 like "$(status) $(jget "$body" 'j["error"]["message"]')" '^400 invalid JSON body' "chat takes no upload: 400"
 body=$(curl -s -D "$TMP/h" -H "Authorization: Bearer ck" -F "file=@$TMP/form.bin;type=audio/wav" -F model=nope \
