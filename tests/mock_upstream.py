@@ -502,6 +502,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "path": self.path,
                 "headers": [[k, v] for k, v in self.headers.items()],
                 "body": body.decode("utf-8", "replace"),
+                "body_b64": base64.b64encode(body).decode(),
                 "model": model,
                 "mode": spec,
                 "time": time.time(),
@@ -646,6 +647,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if pad:
                     o["pad"] = pad
                 return o
+            if route in ("transcriptions", "translations"):
+                return {"text": text}
             return {"object": "mock." + route, "model": model, "name": name, "content": text}
 
         body = jdump(build(""))

@@ -21,7 +21,7 @@ providers:
 Y
 start_gateway "$TMP/cfg.yaml" || { echo "Bail out! gateway did not start"; exit 1; }
 # The node script prints its own TAP; renumber it into this file's plan.
-out=$(GW_URL="$GW_URL" CLIENT_KEY=ck node "$SDK/sdk.test.js" 2>&1)
+out=$(GW_URL="$GW_URL" CLIENT_KEY=ck MOCK_URL="http://127.0.0.1:$PA" node "$SDK/sdk.test.js" 2>&1)
 while IFS= read -r line; do
     case "$line" in
         "ok "*) ok 0 "${line#ok * - }" ;;

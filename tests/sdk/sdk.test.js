@@ -1,7 +1,8 @@
 // The official OpenAI SDK (npm "openai") against a running gateway: plain
-// completions, streams, and SDK-shaped errors.  Prints TAP.
-// env: GW_URL, CLIENT_KEY
+// completions, streams, a file upload, and SDK-shaped errors.  Prints TAP.
+// env: GW_URL, CLIENT_KEY, MOCK_URL (the mock upstream, to see what it got)
 'use strict';
+const crypto = require('crypto');
 const OpenAI = require('openai');
 
 let n = 0;
@@ -36,6 +37,20 @@ async function main() {
   }
   ok(chunks >= 3 && text === 'tok1 tok2 ', 'a stream through the SDK', `${chunks} chunks: ${JSON.stringify(text)}`);
   ok(models.size === 1 && models.has('sdk'), 'every chunk carries the alias', [...models].join(','));
+
+  // A file upload: the SDK's own multipart body, the model field swapped
+  // for the upstream model, the audio bytes untouched.
+  const audio = Buffer.concat([Buffer.from('RIFF'), crypto.randomBytes(5000)]);
+  const tr = await client.audio.transcriptions.create({
+    file: await OpenAI.toFile(audio, 'a.wav', { type: 'audio/wav' }), model: 'sdk', language: 'en',
+  });
+  ok(tr.text === 'hello from A', 'an audio transcription upload through the SDK', JSON.stringify(tr));
+  const recs = await (await fetch(`${process.env.MOCK_URL}/_mock/requests?n=1`)).json();
+  const rec = recs[recs.length - 1] || {};
+  ok(rec.model === 'a' && /\/v1\/audio\/transcriptions$/.test(rec.path), 'the upstream got the upstream model',
+    `${rec.model} ${rec.path}`);
+  const sent = Buffer.from(rec.body_b64 || '', 'base64');
+  ok(sent.includes(audio), 'the upstream got the audio bytes unchanged', `${sent.length} bytes`);
 
   const list = await client.models.list();
   const ids = [];
