@@ -79,7 +79,8 @@ for ep in audio/translations images/edits; do
 done
 mock_mode A a-fo 500
 body=$(curl -s -D "$TMP/h" "${FORM[@]}" --data-binary @"$TMP/form-fo.bin" "$GW_URL/v1/audio/transcriptions")
-is "$(status)/$(hdr X-Autoswitch-Provider)/$(jget "$body" 'j["model"]')" "200/pb/fo" "an upload fails over like any request"
+is "$(status)/$(hdr X-Autoswitch-Provider)/$(hdr X-Autoswitch-Model)/$(jget "$body" 'j["text"]')" "200/pb/b-fo/hello from B" \
+    "an upload fails over like any request"
 mock_mode A a-fo null
 curl -s -D "$TMP/h" -o "$TMP/b" "${FORM[@]}" -H "X-Mock-Mode: stream" --data-binary @"$TMP/form-stream.bin" \
     "$GW_URL/v1/audio/transcriptions"
