@@ -491,7 +491,7 @@ static void keep_rate_limits(struct proxy *p, const struct hp_response *res)
     const size_t plen = sizeof RATELIMIT_PREFIX - 1;
     for (size_t i = 0; i < res->num_headers; i++) {
         const struct hp_header *h = &res->headers[i];
-        if (h->name_len <= plen || strncasecmp(h->name, RATELIMIT_PREFIX, plen) != 0)
+        if (h->name_len <= plen || !mem_ieq(h->name, plen, RATELIMIT_PREFIX))
             continue;
         if (buf_len(&p->up_headers) + h->name_len + h->value_len + 4 > UP_HEADERS_MAX)
             break;

@@ -158,6 +158,38 @@ stop_gateway() {
     rm -f "$TMP"/san*
 }
 
+# static_prerequisites WHAT "DEPS GROUPS" VENDOR_ITEMS...: what a static
+# build test needs, installed (one apt at a time across parallel tests)
+# and vendored.  Skips the test when the packages cannot be had (WHAT
+# names them), bails out when vendoring fails otherwise.
+static_prerequisites() {
+    local what=$1 groups=$2
+    shift 2
+    # shellcheck disable=SC2086  # the groups are words
+    flock "${TMPDIR:-/tmp}/autoswitch-deps.lock" "$ROOT/scripts/deps.sh" $groups >"$TMP/deps.log" 2>&1 ||
+        skip_all "$what cannot be installed: $(tail -1 "$TMP/deps.log")"
+    "$ROOT/scripts/vendor.sh" "$@" >"$TMP/vendor.log" 2>&1
+    local rc=$?
+    [ $rc -eq 3 ] && skip_all "the pinned Debian packages cannot be downloaded here: $(tail -1 "$TMP/vendor.log")"
+    if [ $rc -ne 0 ]; then
+        sed 's/^/#   /' "$TMP/vendor.log"
+        echo "Bail out! scripts/vendor.sh failed"
+        exit 1
+    fi
+}
+
+# start_dns ZONE_JSON: tests/dns_server.py on a free loopback port, its
+# query counts in $TMP/dns.stats; the gateway is pointed at it through
+# AUTOSWITCH_DNS_PORT.  Bails out when it does not start.
+start_dns() {
+    python3 "$ROOT/tests/dns_server.py" --port 0 --port-file "$TMP/dns.port" --zone "$1" \
+        --stats-file "$TMP/dns.stats" --parent-pid $$ >"$TMP/dns.log" 2>&1 &
+    PIDS+=("$!")
+    for _ in $(seq 100); do [ -s "$TMP/dns.port" ] && break; sleep 0.05; done
+    [ -s "$TMP/dns.port" ] || { echo "Bail out! DNS test server did not start"; return 1; }
+    export AUTOSWITCH_DNS_PORT=$(cat "$TMP/dns.port")
+}
+
 # start_mock NAME [mock args...]: sets MOCK_<NAME>_PORT.
 start_mock() {
     local name=$1

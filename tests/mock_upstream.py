@@ -32,6 +32,8 @@ The list of modes and options is MODES_HELP below (also shown by --help).
 import argparse
 import base64
 import collections
+import email.parser
+import email.policy
 import email.utils
 import http.server
 import json
@@ -113,8 +115,6 @@ class ClientGone(Exception):
 def form_fields(ctype, body):
     """The text fields of a multipart/form-data body as a dict ("stream"
     "true" becomes True, as in JSON), or None when it does not parse."""
-    import email.parser
-    import email.policy
     try:
         msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)

@@ -27,12 +27,7 @@ cat > "$TMP/zone.json" <<'Z'
   "hang.test":  {"timeout": true}
 }
 Z
-python3 "$ROOT/tests/dns_server.py" --port 0 --port-file "$TMP/dns.port" --zone "$TMP/zone.json" \
-    --stats-file "$TMP/dns.stats" --parent-pid $$ >"$TMP/dns.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 100); do [ -s "$TMP/dns.port" ] && break; sleep 0.05; done
-[ -s "$TMP/dns.port" ] || { echo "Bail out! DNS test server did not start"; exit 1; }
-export AUTOSWITCH_DNS_PORT=$(cat "$TMP/dns.port")
+start_dns "$TMP/zone.json" || exit 1
 export AUTOSWITCH_DNS_TTL_MIN=1
 printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "$TMP/resolv.conf"
 : > "$TMP/hosts"

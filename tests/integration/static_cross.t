@@ -12,17 +12,8 @@ sanitized && skip_all "the static binaries are no sanitizer builds (make test ru
 [ "$(uname -s)" = Linux ] || skip_all "Linux only"
 [ "$(uname -m)" = x86_64 ] || skip_all "cross builds are tested from an x86_64 machine"
 
-DEPS_LOCK=${TMPDIR:-/tmp}/autoswitch-deps.lock   # one apt at a time across parallel tests
-flock "$DEPS_LOCK" "$ROOT/scripts/deps.sh" static cross >"$TMP/deps.log" 2>&1 ||
-    skip_all "the cross toolchains or qemu-user cannot be installed: $(tail -1 "$TMP/deps.log")"
-"$ROOT/scripts/vendor.sh" bearssl libyaml musl-aarch64 musl-armhf >"$TMP/vendor.log" 2>&1
-rc=$?
-[ $rc -eq 3 ] && skip_all "the pinned Debian packages cannot be downloaded here: $(tail -1 "$TMP/vendor.log")"
-if [ $rc -ne 0 ]; then
-    sed 's/^/#   /' "$TMP/vendor.log"
-    echo "Bail out! scripts/vendor.sh failed"
-    exit 1
-fi
+static_prerequisites "the cross toolchains or qemu-user" "static cross" \
+    bearssl libyaml musl-aarch64 musl-armhf
 
 start_mock A || exit 1
 PA=$(mock_port A)

@@ -22,17 +22,7 @@ if ! "${NS[@]}" true 2>/dev/null; then
 fi
 
 # ---- build with the Dockerfile's commands ----
-DEPS_LOCK=${TMPDIR:-/tmp}/autoswitch-deps.lock   # one apt at a time across parallel tests
-flock "$DEPS_LOCK" "$ROOT/scripts/deps.sh" static >"$TMP/deps.log" 2>&1 ||
-    skip_all "musl-tools and the static build tools cannot be installed: $(tail -1 "$TMP/deps.log")"
-"$ROOT/scripts/vendor.sh" bearssl libyaml >"$TMP/vendor.log" 2>&1
-rc=$?
-[ $rc -eq 3 ] && skip_all "the pinned Debian sources cannot be downloaded here: $(tail -1 "$TMP/vendor.log")"
-if [ $rc -ne 0 ]; then
-    sed 's/^/#   /' "$TMP/vendor.log"
-    echo "Bail out! scripts/vendor.sh failed"
-    exit 1
-fi
+static_prerequisites "musl-tools and the static build tools" static bearssl libyaml
 
 mapfile -t RUNS < <(python3 "$ROOT/tests/dockerfile.py" "$ROOT/Dockerfile" runs build)
 [ ${#RUNS[@]} -gt 0 ] || { echo "Bail out! no RUN in the Dockerfile's build stage"; exit 1; }
@@ -72,12 +62,7 @@ start_mock A || exit 1
 start_mock T --tls-cert "$PKI/leaf.pem" --tls-key "$PKI/leaf.key" || exit 1
 PA=$(mock_port A); PT=$(mock_port T)
 printf '{"dns.test": {"A": ["127.0.0.1"], "ttl": 60}}\n' > "$TMP/zone.json"
-python3 "$ROOT/tests/dns_server.py" --port 0 --port-file "$TMP/dns.port" --zone "$TMP/zone.json" \
-    --stats-file "$TMP/dns.stats" --parent-pid $$ >"$TMP/dns.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 100); do [ -s "$TMP/dns.port" ] && break; sleep 0.05; done
-[ -s "$TMP/dns.port" ] || { echo "Bail out! DNS test server did not start"; exit 1; }
-export AUTOSWITCH_DNS_PORT=$(cat "$TMP/dns.port")
+start_dns "$TMP/zone.json" || exit 1
 
 # ---- the jail: the image's layout, nothing else ----
 J=$TMP/jail
