@@ -8,7 +8,10 @@ SAN        ?=
 CONFIG     ?= conf/openai_proxy.yaml
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wvla
-CPPFLAGS   += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DAUTOSWITCH_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen
+# src/ is layered (src/README.md): each folder is a layer, a module
+# includes headers of its own layer or below (scripts/layers.sh checks).
+SRC_DIRS   := base formats transport policy gateway admin app
+CPPFLAGS   += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DAUTOSWITCH_VERSION='"$(VERSION)"' $(SRC_DIRS:%=-Isrc/%) -I$(BUILD)/gen
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=c11 $(WARN) -fno-strict-aliasing
 LDLIBS     += -lbearssl -lyaml
@@ -18,11 +21,12 @@ CFLAGS     += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-om
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
-SRCS       := $(filter-out src/main.c,$(wildcard src/*.c))
+SRCS       := $(filter-out src/app/main.c,$(wildcard $(SRC_DIRS:%=src/%/*.c)))
+HDRS       := $(wildcard $(SRC_DIRS:%=src/%/*.h))
 OBJS       := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 GEN_OBJS   := $(BUILD)/obj/ui_data.o
 
-# Optional compiled-in CA bundle (src/ca_builtin.h, scripts/gen_ca.c):
+# Optional compiled-in CA bundle (src/transport/ca_builtin.h, scripts/gen_ca.c):
 #   make CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 # (make static compiles the system bundle in unless given CA_BUNDLE=).
 CA_BUNDLE  ?=
@@ -46,7 +50,8 @@ all: $(BIN)
 deps:
 	@scripts/deps.sh
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj $(BUILD)/gen/ui_data.h
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj $(BUILD)/gen/ui_data.h
+	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/gen/ui_data.c $(BUILD)/gen/ui_data.h &: scripts/embed_ui.sh $(UI_FILES) | $(BUILD)/gen
@@ -59,7 +64,7 @@ $(LIB): $(OBJS) $(GEN_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(BUILD)/obj/main.o $(LIB)
+$(BIN): $(BUILD)/obj/app/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB) | $(BUILD)/tests
@@ -74,12 +79,12 @@ $(BUILD)/gen_ca: scripts/gen_ca.c | $(BUILD)/gen
 $(BUILD)/gen/ca_builtin.c: $(BUILD)/gen_ca $(CA_BUNDLE) | $(BUILD)/gen
 	$(BUILD)/gen_ca $(CA_BUNDLE) $@
 
-$(BUILD)/obj/ca_builtin.o: $(BUILD)/gen/ca_builtin.c src/ca_builtin.h | $(BUILD)/obj
+$(BUILD)/obj/ca_builtin.o: $(BUILD)/gen/ca_builtin.c src/transport/ca_builtin.h | $(BUILD)/obj
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # tls.c compiles differently with and without a bundle: rebuild it when
 # CA_BUNDLE changes (the stamp is rewritten only then).
-$(BUILD)/obj/tls.o: $(BUILD)/gen/ca_bundle.stamp
+$(BUILD)/obj/transport/tls.o: $(BUILD)/gen/ca_bundle.stamp
 $(BUILD)/gen/ca_bundle.stamp: FORCE | $(BUILD)/gen
 	@echo '$(CA_BUNDLE)' | cmp -s - $@ || echo '$(CA_BUNDLE)' > $@
 .PHONY: FORCE
@@ -205,7 +210,7 @@ static-stage: $(BIN)
 	@echo "static: $(BIN): $$(wc -c < $(BIN)) bytes ($(STATIC_ARCH), CA bundle: $(or $(CA_BUNDLE),none))"
 
 $(BIN): $(STATIC_LIBS)
-$(OBJS) $(GEN_OBJS) $(BUILD)/obj/main.o $(BEARSSL_OBJS) $(YAML_OBJS): | $(MUSL_SPECS)
+$(OBJS) $(GEN_OBJS) $(BUILD)/obj/app/main.o $(BEARSSL_OBJS) $(YAML_OBJS): | $(MUSL_SPECS)
 
 $(BUILD)/vendor/bearssl/%.o: vendor/bearssl/src/%.c vendor/bearssl/.vendored
 	@mkdir -p $(@D)

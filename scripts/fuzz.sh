@@ -72,7 +72,7 @@ mkdir -p "$B/obj" "$B/gen" "$B/logs"
 
 SAN=('-fsanitize=fuzzer,address,undefined' -fno-sanitize-recover=all)
 CFLAGS=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra "${SAN[@]}")
-CPPFLAGS=(-D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L '-DAUTOSWITCH_VERSION="fuzz"' -Isrc "-I$B/gen" -Itests/fuzz)
+CPPFLAGS=(-D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L '-DAUTOSWITCH_VERSION="fuzz"' -Isrc/base -Isrc/formats -Isrc/transport -Isrc/policy "-I$B/gen" -Itests/fuzz)
 LIBS=(-lbearssl -lyaml)
 
 # The libFuzzer runtime must be there (Debian: libclang-rt-14-dev).
@@ -95,12 +95,18 @@ if [ "$(cat "$B/.flags" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 start=$(date +%s)
-newest_header=src/http_parse.h
-for h in src/*.h; do [ "$h" -nt "$newest_header" ] && newest_header=$h; done
+newest_header=src/formats/http_parse.h
+for h in src/*/*.h; do [ "$h" -nt "$newest_header" ] && newest_header=$h; done
+
+# The source file of a module: src/<layer>/<module>.c
+src_of() {
+    local f
+    for f in src/*/"$1".c; do echo "$f"; return; done
+}
 
 # --- compile: objects of project sources, then the targets -----------
 compile_obj() {
-    "$cc" "${CPPFLAGS[@]}" "${CFLAGS[@]}" -c -o "$B/obj/$1.o" "src/$1.c"
+    "$cc" "${CPPFLAGS[@]}" "${CFLAGS[@]}" -c -o "$B/obj/$1.o" "$(src_of "$1")"
 }
 
 link_target() {
@@ -132,7 +138,7 @@ done
 pids=""
 for s in $need_srcs; do
     o="$B/obj/$s.o"
-    if [ ! -e "$o" ] || [ "src/$s.c" -nt "$o" ] || [ "$newest_header" -nt "$o" ]; then
+    if [ ! -e "$o" ] || [ "$(src_of "$s")" -nt "$o" ] || [ "$newest_header" -nt "$o" ]; then
         compile_obj "$s" > "$B/logs/build.$s.log" 2>&1 &
         pids="$pids $!:$s"
     fi

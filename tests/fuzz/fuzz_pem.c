@@ -2,7 +2,7 @@
  * tls_trust_free.  The whole input is the bundle.
  *
  * BearSSL itself comes from the system library (not instrumented): the
- * coverage guiding this target is that of src/tls.c's PEM walk (the seeds
+ * coverage guiding this target is that of src/transport/tls.c's PEM walk (the seeds
  * hold real CA certificates so the X.509 side is reached).  Checked: a
  * set has at least one anchor; without a set, the reason is a terminated,
  * non-empty message within the given capacity; the same bundle loads the

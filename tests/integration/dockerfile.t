@@ -56,18 +56,18 @@ is "${F[from1]}" "scratch" "the image is FROM scratch"
 inst() { local k=${1,,}1; printf '%s' "${F[$k]}"; }
 is "${F[lastworkdir1]}" "/app" "WORKDIR /app"
 like "$(inst COPY)" "--from=build $workdir/$binpath /app/autoswitch" "the binary make static made goes to /app/autoswitch"
-default_cfg=$(sed -n 's/^#define DEFAULT_CONFIG "\(.*\)"$/\1/p' "$ROOT/src/main.c")
+default_cfg=$(sed -n 's/^#define DEFAULT_CONFIG "\(.*\)"$/\1/p' "$ROOT/src/app/main.c")
 is "$default_cfg" "conf/openai_proxy.yaml" "the binary's default config path"
 like "$(inst COPY)" "conf/ /app/conf/" "conf/ goes to /app/conf: the default path resolves under WORKDIR /app"
 [ -f "$ROOT/$default_cfg" ]
 ok $? "... and $default_cfg exists to be copied"
 unlike "$(inst COPY)" 'ca-certificates|/etc/ssl' "no CA file copied: the bundle is compiled in (make static's default)"
-default_port=$(sed -n 's/^#define DEFAULT_PORT \([0-9]*\)$/\1/p' "$ROOT/src/main.c")
+default_port=$(sed -n 's/^#define DEFAULT_PORT \([0-9]*\)$/\1/p' "$ROOT/src/app/main.c")
 is "$(inst EXPOSE)" "[\"$default_port\"]" "EXPOSE $default_port, the default port"
 like "$(inst USER)" '^\["[1-9][0-9]*(:[0-9]+)?"\]$' "a non-root USER by number (scratch has no /etc/passwd)"
 like "$(inst HEALTHCHECK)" 'CMD \[\\?"/app/autoswitch\\?", \\?"--probe\\?"\]' "HEALTHCHECK runs /app/autoswitch --probe"
 like "$(inst ENTRYPOINT)" '^\["\[\\"/app/autoswitch\\"\]"\]$' "ENTRYPOINT is the binary, exec form"
-grep -q '"probe", no_argument' "$ROOT/src/main.c"
+grep -q '"probe", no_argument' "$ROOT/src/app/main.c"
 ok $? "the binary has --probe"
 
 # ---- .dockerignore: the image builds from sources, not from host objects ----

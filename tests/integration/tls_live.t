@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The TLS transport (src/tls.c) against local TLS servers: makes a
+# The TLS transport (src/transport/tls.c) against local TLS servers: makes a
 # throwaway CA and certificates, starts tests/tls_echo_server.py on free
 # loopback ports, then runs $BUILD_DIR/tests/test_tls_live, whose TAP is
 # this test's output.
