@@ -8,18 +8,34 @@
 #include "metrics.h"
 #include "loop.h"
 #include "reply.h"
-#include "router.h"
 #include "util.h"
 
 /* No CORS headers: the admin API is for the page served by this binary. */
 #define ADMIN_HEADERS "Cache-Control: no-store\r\n"
 
-static bool admin_enabled(struct conn *c, const struct config *cfg)
+static struct admin_host host;
+
+void admin_set_host(const struct admin_host *h)
+{
+    host = *h;
+}
+
+const struct admin_host *admin_host(void)
+{
+    return &host;
+}
+
+static bool admin_enabled(struct conn *c, const struct config *cfg, bool plain)
 {
     if (cfg->admin_key && cfg->admin_key[0])
         return true;
-    reply_envelope(c, 403, "admin API disabled: set admin_key in the config file to enable it", NULL,
-                   ADMIN_HEADERS);
+    if (plain) {
+        static const char msg[] = "metrics disabled: set admin_key in the config file to enable them\n";
+        conn_respond(c, 403, "text/plain; charset=utf-8", NULL, msg, sizeof msg - 1);
+    } else {
+        reply_envelope(c, 403, "admin API disabled: set admin_key in the config file to enable it", NULL,
+                       ADMIN_HEADERS);
+    }
     return false;
 }
 
@@ -28,24 +44,40 @@ static bool admin_key_ok(const struct config *cfg, const char *v, size_t n)
     return ct_equal(v, n, cfg->admin_key, strlen(cfg->admin_key));
 }
 
-/* X-API-Key: <admin_key>, as the reference's admin API. */
-bool admin_check(struct conn *c, const struct request *r, const struct config *cfg);
-bool admin_check(struct conn *c, const struct request *r, const struct config *cfg)
+static void refuse(struct conn *c, enum admin_auth how)
 {
-    if (!admin_enabled(c, cfg))
+    if (how == ADMIN_BEARER) {
+        static const char msg[] = "unauthorized: send Authorization: Bearer <admin_key>\n";
+        conn_respond(c, 401, "text/plain; charset=utf-8", "WWW-Authenticate: Bearer\r\n", msg, sizeof msg - 1);
+    } else {
+        reply_envelope(c, 401, "unauthorized: send the admin key in X-API-Key", NULL, ADMIN_HEADERS);
+    }
+}
+
+bool admin_authorize(struct conn *c, const struct request *r, const struct config *cfg, enum admin_auth how)
+{
+    if (!admin_enabled(c, cfg, how == ADMIN_BEARER))
         return false;
-    const struct hp_header *h = hp_find(r->hp.headers, r->hp.num_headers, "x-api-key");
-    if (h && admin_key_ok(cfg, h->value, h->value_len))
-        return true;
-    reply_envelope(c, 401, "unauthorized: send the admin key in X-API-Key", NULL, ADMIN_HEADERS);
-    return false;
+    if (how == ADMIN_LOGIN)
+        return true;   /* the key is in the body: admin_login checks it */
+    const struct hp_header *h;
+    bool ok;
+    if (how == ADMIN_BEARER) {
+        h = hp_find(r->hp.headers, r->hp.num_headers, "authorization");
+        ok = h && h->value_len >= 7 && mem_ieq(h->value, 7, "bearer ") &&
+             admin_key_ok(cfg, h->value + 7, h->value_len - 7);
+    } else {
+        h = hp_find(r->hp.headers, r->hp.num_headers, "x-api-key");
+        ok = h && admin_key_ok(cfg, h->value, h->value_len);
+    }
+    if (!ok)
+        refuse(c, how);
+    return ok;
 }
 
 void admin_stats(struct conn *c, struct request *r, struct snapshot *s)
 {
-    r->quiet = true;   /* the admin page polls this every few seconds */
-    if (!admin_check(c, r, s->cfg))
-        return;
+    (void)r;
     struct buf b = BUF_INIT;
     metrics_stats_json(&b, s);
     reply_json(c, 200, &b, ADMIN_HEADERS);
@@ -54,9 +86,7 @@ void admin_stats(struct conn *c, struct request *r, struct snapshot *s)
 
 void admin_health(struct conn *c, struct request *r, struct snapshot *s)
 {
-    r->quiet = true;   /* the admin page polls this every few seconds */
-    if (!admin_check(c, r, s->cfg))
-        return;
+    (void)r;
     struct buf b = BUF_INIT;
     metrics_providers_json(&b, s);
     reply_envelope(c, 200, "ok", &b, ADMIN_HEADERS);
@@ -65,19 +95,7 @@ void admin_health(struct conn *c, struct request *r, struct snapshot *s)
 
 void admin_metrics(struct conn *c, struct request *r, struct snapshot *s)
 {
-    const struct config *cfg = s->cfg;
-    if (!cfg->admin_key || !cfg->admin_key[0]) {
-        static const char msg[] = "metrics disabled: set admin_key in the config file to enable them\n";
-        conn_respond(c, 403, "text/plain; charset=utf-8", NULL, msg, sizeof msg - 1);
-        return;
-    }
-    const struct hp_header *h = hp_find(r->hp.headers, r->hp.num_headers, "authorization");
-    if (!h || h->value_len < 7 || !mem_ieq(h->value, 7, "bearer ") ||
-        !admin_key_ok(cfg, h->value + 7, h->value_len - 7)) {
-        static const char msg[] = "unauthorized: send Authorization: Bearer <admin_key>\n";
-        conn_respond(c, 401, "text/plain; charset=utf-8", "WWW-Authenticate: Bearer\r\n", msg, sizeof msg - 1);
-        return;
-    }
+    (void)r;
     struct buf b = BUF_INIT;
     metrics_prometheus(&b, s);
     conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", ADMIN_HEADERS, buf_head(&b), buf_len(&b));
@@ -128,8 +146,6 @@ static bool login_allowed(const char *ip)
 
 void admin_login(struct conn *c, struct request *r, struct snapshot *s)
 {
-    if (!admin_enabled(c, s->cfg))
-        return;
     if (!login_allowed(conn_peer(c))) {
         log_warn("admin: too many login attempts from %s", conn_peer(c));
         reply_envelope(c, 429, "too many login attempts, try again later", NULL,
@@ -182,16 +198,14 @@ static void collect_line(void *ctx, uint64_t seq, const char *line, size_t len)
 
 void admin_logs_get(struct conn *c, struct request *r, struct snapshot *s)
 {
-    r->quiet = true;   /* the admin page polls this every few seconds */
-    if (!admin_check(c, r, s->cfg))
-        return;
+    (void)s;
     uint64_t since = 0;
     size_t max = LOGS_DEFAULT_LINES, n;
     long long v;
-    const char *q = query_param(r, "since", &n);
+    const char *q = request_query_param(r, "since", &n);
     if (q && parse_int(q, n, 0, 1ll << 62, &v) == 0)
         since = (uint64_t)v;
-    q = query_param(r, "lines", &n);
+    q = request_query_param(r, "lines", &n);
     if (q && parse_int(q, n, 1, LOGS_MAX_LINES, &v) == 0)
         max = (size_t)v;
     struct log_out o = { BUF_INIT, BUF_INIT, 0, since };
@@ -210,8 +224,8 @@ void admin_logs_get(struct conn *c, struct request *r, struct snapshot *s)
 
 void admin_logs_delete(struct conn *c, struct request *r, struct snapshot *s)
 {
-    if (!admin_check(c, r, s->cfg))
-        return;
+    (void)r;
+    (void)s;
     if (log_clear() < 0) {
         reply_envelope(c, 500, "could not clear the log file", NULL, ADMIN_HEADERS);
         return;

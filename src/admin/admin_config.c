@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "admin.h"
-#include "app.h"
 #include "json.h"
 #include "log.h"
 #include "reply.h"
@@ -24,8 +23,6 @@
 #define MASK_KEEP_TAIL 4
 #define MASK_MIN_LEN 12      /* shorter keys show nothing but the ellipsis */
 #define ELLIPSIS "\xe2\x80\xa6"
-
-bool admin_check(struct conn *c, const struct request *r, const struct config *cfg);
 
 /* "sk-…abcd": enough to recognise a key, never enough to use it. */
 static void mask_key(const char *key, struct buf *out)
@@ -42,12 +39,6 @@ static void mask_key(const char *key, struct buf *out)
     buf_append(out, key + n - MASK_KEEP_TAIL, MASK_KEEP_TAIL);
 }
 
-static const char *probe_word(enum cfg_probe k)
-{
-    static const char *w[] = { "chat", "embeddings", "models", "none" };
-    return w[k];
-}
-
 static void jstr(struct buf *b, const char *s)
 {
     json_append_str(b, s ? s : "", s ? strlen(s) : 0);
@@ -55,9 +46,8 @@ static void jstr(struct buf *b, const char *s)
 
 void admin_config_get(struct conn *c, struct request *r, struct snapshot *s)
 {
+    (void)r;
     const struct config *cfg = s->cfg;
-    if (!admin_check(c, r, cfg))
-        return;
     struct buf b = BUF_INIT;
     buf_append_str(&b, "{\"providers\":[");
     for (size_t i = 0; i < cfg->n_providers; i++) {
@@ -100,7 +90,7 @@ void admin_config_get(struct conn *c, struct request *r, struct snapshot *s)
             buf_printf(&b, ",\"priority\":%d,\"weight\":%d", mp->priority, mp->weight);
             if (mp->max_failures > 0)
                 buf_printf(&b, ",\"max_failures\":%d", mp->max_failures);
-            buf_printf(&b, ",\"probe\":\"%s\"}", probe_word(mp->probe));
+            buf_printf(&b, ",\"probe\":\"%s\"}", cfg_probe_name(mp->probe));
         }
         buf_append_str(&b, "]}");
     }
@@ -502,15 +492,13 @@ static bool global_int(struct edit *e, struct json_val root, const char *key, st
 
 void admin_config_post(struct conn *c, struct request *r, struct snapshot *s)
 {
-    if (!admin_check(c, r, s->cfg))
-        return;
     struct edit e = { .text = buf_len(&r->body) ? buf_head(&r->body) : "" };
     struct json_val root, v;
     struct json_error jerr;
     struct buf repl[CFG_TOP__COUNT];
     struct buf old = BUF_INIT, text = BUF_INIT;
     memset(repl, 0, sizeof repl);
-    const char *path = app_config_path();
+    const char *path = admin_host()->config_path();
     char err[800];
     int status = 400;
 
@@ -571,7 +559,7 @@ void admin_config_post(struct conn *c, struct request *r, struct snapshot *s)
         goto fail;
     }
     char rerr[400];
-    if (app_reload("admin save", rerr, sizeof rerr) < 0) {
+    if (admin_host()->reload("admin save", rerr, sizeof rerr) < 0) {
         snprintf(err, sizeof err, "saved, but the reload failed: %s", rerr);
         status = 500;
         goto fail;

@@ -1,60 +1,11 @@
 #include "metrics.h"
 
-#include <stdlib.h>
-#include <string.h>
-
-struct metrics_global metrics;
-
-const uint32_t metrics_bounds_ms[METRICS_BUCKETS] = {
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000,
-};
-
-void metrics_hist_add(struct metrics_hist *h, uint64_t ms)
-{
-    size_t i = 0;
-    while (i < METRICS_BUCKETS && ms > metrics_bounds_ms[i])
-        i++;
-    h->counts[i]++;
-    h->sum_ms += ms;
-    h->n++;
-}
-
-void metrics_window_add(struct metrics_window *w, uint64_t ms)
-{
-    w->v[w->pos] = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
-    w->pos = (w->pos + 1) % METRICS_WINDOW;
-    if (w->n < METRICS_WINDOW)
-        w->n++;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-int64_t metrics_window_pct(const struct metrics_window *w, double pct)
-{
-    if (w->n == 0)
-        return -1;
-    uint32_t tmp[METRICS_WINDOW];
-    memcpy(tmp, w->v, w->n * sizeof *tmp);
-    qsort(tmp, w->n, sizeof *tmp, cmp_u32);
-    /* Nearest rank: the smallest value with at least pct% at or below it. */
-    size_t rank = (size_t)(pct / 100.0 * w->n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > w->n)
-        rank = w->n;
-    return tmp[rank - 1];
-}
-
-/* ---------------- outputs ---------------- */
-
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
+#include "counters.h"
 #include "health.h"
 #include "json.h"
 #include "loop.h"
@@ -90,9 +41,9 @@ static void json_rate(struct buf *b, uint64_t ok, uint64_t total)
         buf_printf(b, "%.2f", (double)ok * 100.0 / (double)total);
 }
 
-static void json_pct(struct buf *b, const struct metrics_window *w, double pct)
+static void json_pct(struct buf *b, const struct recent *w, double pct)
 {
-    int64_t v = metrics_window_pct(w, pct);
+    int64_t v = recent_pct(w, pct);
     if (v < 0)
         buf_append_str(b, "null");
     else
@@ -104,12 +55,6 @@ static const char *state_name(const struct health_entry *h)
     if (!h->healthy)
         return "unhealthy";
     return health_cooling(h) ? "cooling_down" : "healthy";
-}
-
-static const char *probe_name(enum cfg_probe k)
-{
-    static const char *names[] = { "chat", "embeddings", "models", "none" };
-    return names[k];
 }
 
 static void model_json(struct buf *b, const struct cfg_provider *p, const struct cfg_mapping *m)
@@ -134,8 +79,8 @@ static void model_json(struct buf *b, const struct cfg_provider *p, const struct
     json_time(b, health_cooling(h) ? h->cooldown_wall : 0);
     buf_append_str(b, ",\"next_probe_at\":");
     json_time(b, h->healthy ? 0 : h->next_probe_wall);
-    buf_printf(b, ",\"probing\":%s,\"probe\":\"%s\",\"last_error\":", h->probe ? "true" : "false",
-               probe_name(m->probe));
+    buf_printf(b, ",\"probing\":%s,\"probe\":\"%s\",\"last_error\":", h->probing ? "true" : "false",
+               cfg_probe_name(m->probe));
     if (h->last_error[0])
         json_str(b, h->last_error);
     else
@@ -189,8 +134,8 @@ void metrics_stats_json(struct buf *b, const struct snapshot *s)
     buf_append_str(b, "{\"providers\":");
     metrics_providers_json(b, s);
     buf_printf(b, ",\"uptime_seconds\":%llu,\"open_connections\":%zu,\"requests\":%llu}\n",
-               (unsigned long long)((wall_ms() - metrics.start_wall_ms) / 1000), server_conn_count(),
-               (unsigned long long)metrics.requests);
+               (unsigned long long)((wall_ms() - counters.start_wall_ms) / 1000), server_conn_count(),
+               (unsigned long long)server_requests());
 }
 
 /* Label values: backslash, double quote and newline escaped (exposition
@@ -223,15 +168,15 @@ static void help(struct buf *b, const char *name, const char *type, const char *
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
-static void histogram(struct buf *b, const char *name, const struct stat_entry *st, const struct metrics_hist *h)
+static void histogram(struct buf *b, const char *name, const struct stat_entry *st, const struct hist *h)
 {
     uint64_t cum = 0;
-    for (size_t i = 0; i <= METRICS_BUCKETS; i++) {
+    for (size_t i = 0; i <= HIST_BUCKETS; i++) {
         cum += h->counts[i];
         buf_printf(b, "%s_bucket{", name);
         series_labels(b, st);
-        if (i < METRICS_BUCKETS)
-            buf_printf(b, ",le=\"%g\"} %llu\n", metrics_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+        if (i < HIST_BUCKETS)
+            buf_printf(b, ",le=\"%g\"} %llu\n", hist_bounds_ms[i] / 1000.0, (unsigned long long)cum);
         else
             buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
     }
@@ -350,19 +295,19 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
             buf_printf(b, "} %g\n", health_value(h, fam->which));
         }
     }
-    counter(b, "autoswitch_requests_total", "Client requests answered.", metrics.requests);
-    counter(b, "autoswitch_proxied_requests_total", "Client requests sent to the proxy.", metrics.proxied);
-    counter(b, "autoswitch_attempts_total", "Upstream attempts started.", metrics.attempts);
-    counter(b, "autoswitch_failovers_total", "Attempts made after a failed one.", metrics.failovers);
-    counter(b, "autoswitch_exhausted_total", "Requests where every attempt failed (502).", metrics.exhausted);
-    counter(b, "autoswitch_client_aborts_total", "Clients that left before their answer ended.", metrics.client_aborts);
-    counter(b, "autoswitch_request_bytes_total", "Request body bytes received from clients.", metrics.bytes_in);
-    counter(b, "autoswitch_response_bytes_total", "Response body bytes sent to clients.", metrics.bytes_out);
-    counter(b, "autoswitch_probes_total", "Recovery probes started.", metrics.probes);
-    counter(b, "autoswitch_reloads_total", "Successful config reloads.", metrics.reloads);
-    counter(b, "autoswitch_reload_failures_total", "Config reloads refused (bad file).", metrics.reload_failures);
+    counter(b, "autoswitch_requests_total", "Client requests answered.", server_requests());
+    counter(b, "autoswitch_proxied_requests_total", "Client requests sent to the proxy.", counters.proxied);
+    counter(b, "autoswitch_attempts_total", "Upstream attempts started.", counters.attempts);
+    counter(b, "autoswitch_failovers_total", "Attempts made after a failed one.", counters.failovers);
+    counter(b, "autoswitch_exhausted_total", "Requests where every attempt failed (502).", counters.exhausted);
+    counter(b, "autoswitch_client_aborts_total", "Clients that left before their answer ended.", counters.client_aborts);
+    counter(b, "autoswitch_request_bytes_total", "Request body bytes received from clients.", counters.bytes_in);
+    counter(b, "autoswitch_response_bytes_total", "Response body bytes sent to clients.", counters.bytes_out);
+    counter(b, "autoswitch_probes_total", "Recovery probes started.", counters.probes);
+    counter(b, "autoswitch_reloads_total", "Successful config reloads.", counters.reloads);
+    counter(b, "autoswitch_reload_failures_total", "Config reloads refused (bad file).", counters.reload_failures);
     help(b, "autoswitch_open_connections", "gauge", "Client connections open now.");
     buf_printf(b, "autoswitch_open_connections %zu\n", server_conn_count());
     help(b, "autoswitch_uptime_seconds", "gauge", "Seconds since start.");
-    buf_printf(b, "autoswitch_uptime_seconds %llu\n", (unsigned long long)((wall_ms() - metrics.start_wall_ms) / 1000));
+    buf_printf(b, "autoswitch_uptime_seconds %llu\n", (unsigned long long)((wall_ms() - counters.start_wall_ms) / 1000));
 }

@@ -6,7 +6,7 @@
 
 #include "dns.h"
 #include "log.h"
-#include "metrics.h"
+#include "counters.h"
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
@@ -45,7 +45,7 @@ int app_reload(const char *why, char *err, size_t cap)
     struct config *cfg = NULL;
     struct cfg_error e;
     if (config_load_file(config_path, &cfg, &e, app_log_warning, NULL) < 0) {
-        metrics.reload_failures++;
+        counters.reload_failures++;
         log_error("reload (%s) failed, keeping the running config: %s", why, e.msg);
         if (err)
             snprintf(err, cap, "%s", e.msg);
@@ -57,7 +57,7 @@ int app_reload(const char *why, char *err, size_t cap)
         log_warn("reload: a new listen address takes effect after a restart");
     struct snapshot *s = snapshot_new(cfg);
     if (!s) {
-        metrics.reload_failures++;
+        counters.reload_failures++;
         log_error("reload (%s) failed: out of memory", why);
         if (err)
             snprintf(err, cap, "out of memory");
@@ -66,7 +66,7 @@ int app_reload(const char *why, char *err, size_t cap)
     snapshot_install(s);
     tls_forget();   /* a changed CA bundle is read again on next use */
     app_apply_settings(s->cfg);
-    metrics.reloads++;
+    counters.reloads++;
     log_info("config reloaded (%s): %zu providers, %zu aliases", why, s->cfg->n_providers, s->n_aliases);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "app.h"
 #include "client.h"
 #include "config.h"
@@ -16,8 +17,10 @@
 #include "health.h"
 #include "log.h"
 #include "loop.h"
-#include "metrics.h"
+#include "counters.h"
+#include "probe.h"
 #include "probe_cli.h"
+#include "router.h"
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
@@ -83,6 +86,9 @@ static int setup_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit (ulimit -f) hit by a config save or a log write
+     * must fail that write with EFBIG, like a full disk, not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
     return loop_add(sig_pipe[0], POLLIN, on_signal_pipe, NULL);
 }
 
@@ -175,7 +181,7 @@ int main(int argc, char **argv)
     }
 
     loop_init();
-    metrics.start_wall_ms = wall_ms();
+    counters.start_wall_ms = wall_ms();
     app_set_config_path(config_file);
     struct snapshot *snap = snapshot_new(cfg);
     if (!snap) {
@@ -188,6 +194,8 @@ int main(int argc, char **argv)
         log_error("signal setup failed: %s", strerror(errno));
         return 1;
     }
+    server_set_handlers(&router_handlers);
+    admin_set_host(&(struct admin_host){ app_config_path, app_reload });
     if (server_listen(snap->cfg->listen, port) < 0)
         return 1;
     if (snap->cfg->n_api_keys == 0)
@@ -200,6 +208,8 @@ int main(int argc, char **argv)
 
     server_close_all();
     loop_run_once(0);   /* deferred frees: requests drop their snapshots */
+    probe_stop_all();
+    loop_run_once(0);   /* deferred frees: probes drop their entries */
     snapshot_release_current();
     health_free_all();
     up_pool_clear();

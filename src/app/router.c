@@ -2,147 +2,33 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "admin.h"
-#include "json.h"
-#include "log.h"
+#include "auth.h"
+#include "buf.h"
+#include "endpoint.h"
+#include "models.h"
 #include "proxy.h"
 #include "reply.h"
+#include "snapshot.h"
 #include "ui.h"
 #include "util.h"
 
-static time_t started_at;
+typedef void (*route_fn)(struct conn *, struct request *, struct snapshot *);
 
-bool auth_client(struct conn *c, const struct request *r, const struct config *cfg)
-{
-    if (cfg->n_api_keys == 0)
-        return true;
-    const struct hp_header *h = hp_find(r->hp.headers, r->hp.num_headers, "authorization");
-    if (!h || h->value_len == 0) {
-        reply_error(c, 401, "invalid_request_error", NULL, "Missing Authorization header");
-        return false;
-    }
-    /* As the reference: scheme, one space, key; scheme case-insensitive. */
-    const char *sp = memchr(h->value, ' ', h->value_len);
-    if (!sp || !mem_ieq(h->value, (size_t)(sp - h->value), "bearer")) {
-        reply_error(c, 401, "invalid_request_error", NULL,
-                    "Invalid Authorization header format. Expected: Bearer <api_key>");
-        return false;
-    }
-    const char *key = sp + 1;
-    size_t klen = h->value_len - (size_t)(key - h->value);
-    while (klen && (*key == ' ' || *key == '\t')) {
-        key++;
-        klen--;
-    }
-    bool match = false;
-    for (size_t i = 0; i < cfg->n_api_keys; i++)
-        match |= ct_equal(key, klen, cfg->api_keys[i], strlen(cfg->api_keys[i]));
-    if (!match) {
-        reply_error(c, 401, "invalid_api_key", NULL, "Invalid API key");
-        return false;
-    }
-    return true;
-}
+enum auth_kind { AUTH_NONE, AUTH_CLIENT, AUTH_ADMIN, AUTH_ADMIN_BEARER, AUTH_ADMIN_LOGIN };
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
+enum body_cap { CAP_SMALL, CAP_LOGIN, CAP_CONFIG, CAP_PROXY };
 
-int url_decode(const char *src, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = src[i];
-        if (ch == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-const char *query_param(const struct request *r, const char *name, size_t *len)
-{
-    const char *q = r->query;
-    size_t n = r->query_len, nl = strlen(name);
-    while (q && n) {
-        const char *amp = memchr(q, '&', n);
-        size_t part = amp ? (size_t)(amp - q) : n;
-        if (part > nl && memcmp(q, name, nl) == 0 && q[nl] == '=') {
-            *len = part - nl - 1;
-            return q + nl + 1;
-        }
-        if (!amp)
-            break;
-        n -= part + 1;
-        q = amp + 1;
-    }
-    return NULL;
-}
-
-/* ---- handlers ---- */
-
-static void append_model(struct buf *b, const char *id)
-{
-    buf_append_str(b, "{\"id\":");
-    json_append_str(b, id, strlen(id));
-    buf_printf(b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"organization-owner\"}",
-               (long long)started_at);
-}
-
-static void handle_models(struct conn *c, struct request *r, struct snapshot *s)
-{
-    (void)r;
-    struct buf b = BUF_INIT;
-    buf_append_str(&b, "{\"object\":\"list\",\"data\":[");
-    for (size_t i = 0; i < s->n_aliases; i++) {
-        if (i)
-            buf_append(&b, ",", 1);
-        append_model(&b, s->aliases[i].name);
-    }
-    buf_append_str(&b, "]}\n");
-    reply_json(c, 200, &b, NULL);
-    buf_free(&b);
-}
-
-static void handle_model(struct conn *c, struct request *r, struct snapshot *s)
-{
-    static const char prefix[] = "/v1/models/";
-    char id[1024];
-    size_t plen = sizeof prefix - 1;
-    if (url_decode(r->path + plen, r->path_len - plen, id, sizeof id) < 0) {
-        reply_error(c, 400, "invalid_request_error", NULL, "invalid model id in path");
-        return;
-    }
-    const struct alias_entry *a = snapshot_alias(s, id, strlen(id));
-    if (!a) {
-        reply_error(c, 404, "not_found_error", "model_not_found", "model %s not found", id);
-        return;
-    }
-    struct buf b = BUF_INIT;
-    append_model(&b, a->name);
-    buf_append(&b, "\n", 1);
-    reply_json(c, 200, &b, NULL);
-    buf_free(&b);
-}
+struct route {
+    const char *method;      /* GET also answers HEAD */
+    const char *path;
+    bool prefix;             /* path is a prefix ("/v1/models/") */
+    enum auth_kind auth;
+    enum body_cap cap;
+    bool quiet;              /* polled by the admin page: access line at DEBUG */
+    route_fn fn;
+};
 
 static void handle_healthz(struct conn *c, struct request *r, struct snapshot *s)
 {
@@ -152,40 +38,28 @@ static void handle_healthz(struct conn *c, struct request *r, struct snapshot *s
     conn_respond(c, 200, "application/json", "Cache-Control: no-store\r\n", body, sizeof body - 1);
 }
 
-/* ---- the table ---- */
-
-enum auth_kind { AUTH_NONE, AUTH_CLIENT };
-
-struct route {
-    const char *method;      /* GET also answers HEAD */
-    const char *path;
-    bool prefix;             /* path is a prefix ("/v1/models/") */
-    enum auth_kind auth;
-    void (*fn)(struct conn *, struct request *, struct snapshot *);
+static const struct route routes[] = {
+    { "GET", "/healthz", false, AUTH_NONE, CAP_SMALL, false, handle_healthz },
+    { "GET", "/v1/models", false, AUTH_CLIENT, CAP_SMALL, false, models_list },
+    { "GET", "/v1/models/", true, AUTH_CLIENT, CAP_SMALL, false, models_get },
+    { "GET", "/internal/stats", false, AUTH_ADMIN, CAP_SMALL, true, admin_stats },
+    { "GET", "/metrics", false, AUTH_ADMIN_BEARER, CAP_SMALL, false, admin_metrics },
+    { "GET", "/api/admin/health", false, AUTH_ADMIN, CAP_SMALL, true, admin_health },
+    { "POST", "/api/admin/login", false, AUTH_ADMIN_LOGIN, CAP_LOGIN, false, admin_login },
+    { "GET", "/api/admin/config", false, AUTH_ADMIN, CAP_SMALL, false, admin_config_get },
+    { "POST", "/api/admin/config", false, AUTH_ADMIN, CAP_CONFIG, false, admin_config_post },
+    { "GET", "/api/admin/logs", false, AUTH_ADMIN, CAP_SMALL, true, admin_logs_get },
+    { "DELETE", "/api/admin/logs", false, AUTH_ADMIN, CAP_SMALL, false, admin_logs_delete },
 };
 
-static const struct route routes[] = {
-    { "GET", "/healthz", false, AUTH_NONE, handle_healthz },
-    { "GET", "/v1/models", false, AUTH_CLIENT, handle_models },
-    { "GET", "/v1/models/", true, AUTH_CLIENT, handle_model },
-    { "POST", "/v1/chat/completions", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/completions", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/embeddings", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/responses", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/images/generations", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/images/edits", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/moderations", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/audio/speech", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/audio/transcriptions", false, AUTH_CLIENT, proxy_handle },
-    { "POST", "/v1/audio/translations", false, AUTH_CLIENT, proxy_handle },
-    { "GET", "/internal/stats", false, AUTH_NONE, admin_stats },
-    { "GET", "/metrics", false, AUTH_NONE, admin_metrics },
-    { "GET", "/api/admin/health", false, AUTH_NONE, admin_health },
-    { "POST", "/api/admin/login", false, AUTH_NONE, admin_login },
-    { "GET", "/api/admin/config", false, AUTH_NONE, admin_config_get },
-    { "POST", "/api/admin/config", false, AUTH_NONE, admin_config_post },
-    { "GET", "/api/admin/logs", false, AUTH_NONE, admin_logs_get },
-    { "DELETE", "/api/admin/logs", false, AUTH_NONE, admin_logs_delete },
+/* Every proxied endpoint (endpoint.h) is a POST route of this shape. */
+static const struct route proxy_route = { "POST", NULL, false, AUTH_CLIENT, CAP_PROXY, false, proxy_handle };
+
+/* What head() found, kept until done(). */
+struct routed {
+    const struct route *rt;
+    struct snapshot *snap;
+    size_t alloc;
 };
 
 static bool path_matches(const struct route *rt, const struct request *r)
@@ -200,6 +74,33 @@ static bool method_matches(const char *want, const struct request *r)
     if (mem_eq(r->hp.method, r->hp.method_len, want))
         return true;
     return strcmp(want, "GET") == 0 && r->is_head;
+}
+
+static void allow_method(char *allow, size_t cap, const char *method)
+{
+    if (strstr(allow, method))
+        return;
+    size_t l = strlen(allow);
+    snprintf(allow + l, cap - l, "%s%s%s", l ? ", " : "", method, strcmp(method, "GET") == 0 ? ", HEAD" : "");
+}
+
+/* The route for r, or NULL with the methods the path does have in allow. */
+static const struct route *find_route(const struct request *r, bool preflight, char *allow, size_t cap)
+{
+    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+        const struct route *rt = &routes[i];
+        if (!path_matches(rt, r))
+            continue;
+        if (!preflight && method_matches(rt->method, r))
+            return rt;
+        allow_method(allow, cap, rt->method);
+    }
+    if (endpoint_find(r->path, r->path_len)) {
+        if (!preflight && method_matches(proxy_route.method, r))
+            return &proxy_route;
+        allow_method(allow, cap, proxy_route.method);
+    }
+    return NULL;
 }
 
 /* A browser asks before a cross-origin POST with an Authorization header
@@ -220,33 +121,9 @@ static void answer_preflight(struct conn *c, const struct request *r, const char
     buf_free(&hdr);
 }
 
-void router_dispatch(struct conn *c, struct request *r)
+/* No route: a preflight, the web UI, 405 or 404. */
+static void answer_unrouted(struct conn *c, struct request *r, bool preflight, const char *allow)
 {
-    if (!started_at)
-        started_at = time(NULL);
-    struct snapshot *s = snapshot_current();
-    /* The OpenAI API is callable from web pages (keys are bearer tokens,
-     * never cookies); the admin API is for the built-in UI only. */
-    r->cors = mem_starts(r->path, r->path_len, "/v1/");
-    bool preflight = r->cors && mem_eq(r->hp.method, r->hp.method_len, "OPTIONS");
-    char allow[128] = "";
-    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
-        const struct route *rt = &routes[i];
-        if (!path_matches(rt, r))
-            continue;
-        if (preflight || !method_matches(rt->method, r)) {
-            if (!strstr(allow, rt->method)) {
-                size_t l = strlen(allow);
-                snprintf(allow + l, sizeof allow - l, "%s%s%s", l ? ", " : "", rt->method,
-                         strcmp(rt->method, "GET") == 0 ? ", HEAD" : "");
-            }
-            continue;
-        }
-        if (rt->auth == AUTH_CLIENT && !auth_client(c, r, s->cfg))
-            return;
-        rt->fn(c, r, s);
-        return;
-    }
     if (preflight && allow[0]) {
         answer_preflight(c, r, allow);
         return;
@@ -267,3 +144,73 @@ void router_dispatch(struct conn *c, struct request *r)
                 (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len), r->hp.method,
                 (int)(r->path_len > 200 ? 200 : r->path_len), r->path);
 }
+
+static bool authorize(struct conn *c, const struct request *r, const struct route *rt, const struct config *cfg)
+{
+    switch (rt->auth) {
+    case AUTH_CLIENT: return auth_client(c, r, cfg);
+    case AUTH_ADMIN: return admin_authorize(c, r, cfg, ADMIN_KEY_HEADER);
+    case AUTH_ADMIN_BEARER: return admin_authorize(c, r, cfg, ADMIN_BEARER);
+    case AUTH_ADMIN_LOGIN: return admin_authorize(c, r, cfg, ADMIN_LOGIN);
+    default: return true;
+    }
+}
+
+static uint64_t body_cap(enum body_cap cap, const struct config *cfg)
+{
+    switch (cap) {
+    case CAP_PROXY: return cfg->max_body_bytes;
+    case CAP_CONFIG: return CFG_MAX_FILE_BYTES;
+    case CAP_LOGIN: return ROUTER_LOGIN_BODY;
+    default: return ROUTER_SMALL_BODY;
+    }
+}
+
+static bool router_head(struct conn *c, struct request *r, uint64_t *max_body)
+{
+    struct snapshot *s = snapshot_current();
+    /* The OpenAI API is callable from web pages (keys are bearer tokens,
+     * never cookies); the admin API is for the built-in UI only. */
+    r->cors = mem_starts(r->path, r->path_len, "/v1/");
+    bool preflight = r->cors && mem_eq(r->hp.method, r->hp.method_len, "OPTIONS");
+    char allow[128] = "";
+    const struct route *rt = find_route(r, preflight, allow, sizeof allow);
+    if (!rt) {
+        answer_unrouted(c, r, preflight, allow);
+        return false;
+    }
+    r->quiet = rt->quiet;
+    if (!authorize(c, r, rt, s->cfg))
+        return false;
+    size_t alloc;
+    struct routed *rd = mem_get(sizeof *rd, &alloc);
+    if (!rd) {
+        reply_error(c, 503, "server_error", NULL, "out of memory");
+        return false;
+    }
+    *rd = (struct routed){ rt, snapshot_ref(s), alloc };
+    r->app = rd;
+    uint64_t cap = body_cap(rt->cap, s->cfg);
+    if (cap < *max_body)
+        *max_body = cap;
+    return true;
+}
+
+static void router_serve(struct conn *c, struct request *r)
+{
+    struct routed *rd = r->app;
+    rd->rt->fn(c, r, rd->snap);
+}
+
+static void router_done(struct conn *c, struct request *r)
+{
+    (void)c;
+    struct routed *rd = r->app;
+    r->app = NULL;
+    if (!rd)
+        return;
+    snapshot_unref(rd->snap);
+    mem_put(rd, rd->alloc);
+}
+
+const struct server_handlers router_handlers = { router_head, router_serve, router_done };

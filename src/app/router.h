@@ -1,23 +1,19 @@
-/* router: maps a complete request to its handler; client authentication. */
+/* router: the route table, and the server's handlers.
+ *
+ * head(): the route and the caller's credentials are decided from the
+ * request head alone, before a byte of the body is read; unknown paths,
+ * wrong methods and bad keys are answered there (and the body never
+ * read).  Each route says how large a body it takes.  serve(): the
+ * route's handler, with the config snapshot pinned at head() time, so a
+ * reload while a body uploads cannot change the rules under it. */
 #ifndef AUTOSWITCH_ROUTER_H
 #define AUTOSWITCH_ROUTER_H
 
-#include <stdbool.h>
-
 #include "server.h"
-#include "snapshot.h"
 
-void router_dispatch(struct conn *c, struct request *r);
+#define ROUTER_SMALL_BODY (64u * 1024)   /* routes that take no real body */
+#define ROUTER_LOGIN_BODY 4096           /* {"api_key": "..."} */
 
-/* /v1 auth: "Authorization: Bearer <key>" against api_keys (open when the
- * list is empty).  false after answering 401 in the reference's words. */
-bool auth_client(struct conn *c, const struct request *r, const struct config *cfg);
-
-/* Percent-decode src[0, n) into out (cap bytes, NUL-terminated).  -1 on a
- * bad escape, an encoded NUL, or when it does not fit. */
-int url_decode(const char *src, size_t n, char *out, size_t cap);
-
-/* Value of a query parameter (not decoded), or NULL. */
-const char *query_param(const struct request *r, const char *name, size_t *len);
+extern const struct server_handlers router_handlers;
 
 #endif

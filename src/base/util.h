@@ -49,4 +49,8 @@ void mem_init(void);
  * every timeout uses loop_now()). */
 uint64_t wall_ms(void);
 
+/* Percent-decode src[0, n) into out (cap bytes, NUL-terminated).  -1 on a
+ * bad escape, an encoded NUL, or when it does not fit. */
+int url_decode(const char *src, size_t n, char *out, size_t cap);
+
 #endif

@@ -835,6 +835,11 @@ static const char *const probe_names[] = {
     [CFG_PROBE_NONE] = "none",
 };
 
+const char *cfg_probe_name(enum cfg_probe k)
+{
+    return (size_t)k < sizeof probe_names / sizeof probe_names[0] ? probe_names[k] : "?";
+}
+
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
 

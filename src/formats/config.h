@@ -123,6 +123,9 @@ void config_free(struct config *c);
 int cfg_parse_url(const char *url, struct cfg_url *out, char *err, size_t cap);
 void cfg_url_free(struct cfg_url *u);
 
+/* The config's name of a probe kind ("chat", ...). */
+const char *cfg_probe_name(enum cfg_probe k);
+
 /* Effective failure threshold of a mapping. */
 static inline int cfg_max_failures(const struct config *c, const struct cfg_mapping *m)
 {

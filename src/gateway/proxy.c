@@ -7,10 +7,12 @@
 
 #include "balance.h"
 #include "client.h"
+#include "endpoint.h"
 #include "health.h"
+#include "probe.h"
 #include "json.h"
 #include "log.h"
-#include "metrics.h"
+#include "counters.h"
 #include "multipart.h"
 #include "reply.h"
 #include "rewrite.h"
@@ -18,26 +20,6 @@
 #include "util.h"
 
 #define REQID_MAX 64
-
-struct endpoint {
-    const char *path;
-    bool needs_messages;    /* chat: "messages is required" */
-    bool done_marker;       /* its streams end with data: [DONE] */
-    bool form;              /* also takes multipart/form-data (a file upload) */
-};
-
-static const struct endpoint endpoints[] = {
-    { "/v1/chat/completions", true, true, false },
-    { "/v1/completions", false, true, false },
-    { "/v1/embeddings", false, true, false },
-    { "/v1/responses", false, false, false },
-    { "/v1/images/generations", false, false, false },
-    { "/v1/images/edits", false, false, true },
-    { "/v1/moderations", false, true, false },
-    { "/v1/audio/speech", false, false, false },
-    { "/v1/audio/transcriptions", false, false, true },
-    { "/v1/audio/translations", false, false, true },
-};
 
 /* What an upstream status means for the attempt (README: failure table). */
 enum verdict {
@@ -104,14 +86,6 @@ struct proxy {
 static void start_attempt(struct proxy *p);
 static void attempt_failed(struct proxy *p, const char *reason, enum verdict v, int status);
 
-bool proxy_is_endpoint(const char *path, size_t len)
-{
-    for (size_t i = 0; i < ARRAY_LEN(endpoints); i++)
-        if (mem_eq(path, len, endpoints[i].path))
-            return true;
-    return false;
-}
-
 static enum verdict judge(int status)
 {
     if (status >= 200 && status < 300)
@@ -159,6 +133,23 @@ static void proxy_finish(struct proxy *p)
     loop_defer(proxy_free_deferred, p);
 }
 
+/* Health is data: act on what a report says changed. */
+static void report_failure(struct proxy *p, int status, bool counts, const char *reason)
+{
+    struct cfg_mapping *map = (struct cfg_mapping *)p->cur->map;
+    const struct config *cfg = p->snap->cfg;
+    if (health_failure(map->health, map->stat, status, counts, reason))
+        probe_schedule(map->health, (uint64_t)cfg->recovery_interval * 1000u,
+                       (uint64_t)cfg->health_check_period * 1000u);
+}
+
+static void report_success(struct proxy *p)
+{
+    struct cfg_mapping *map = (struct cfg_mapping *)p->cur->map;
+    if (health_success(map->health, map->stat, p->status, loop_clock() - p->t_attempt, p->ttft))
+        probe_cancel(map->health);
+}
+
 static void end_attempt_bookkeeping(struct proxy *p)
 {
     loop_timer_stop(&p->timer);
@@ -204,7 +195,7 @@ static void log_note(struct proxy *p, bool served)
 
 static void respond_exhausted(struct proxy *p)
 {
-    metrics.exhausted++;
+    counters.exhausted++;
     log_error("[%s] %s: all providers failed after %zu attempts: %s", p->reqid, p->alias->name, p->next,
               p->last_err);
     if (!p->client)
@@ -229,7 +220,7 @@ static void deliver_buffered(struct proxy *p)
         body = &out;
     our_headers(p, &h);
     log_note(p, true);
-    metrics.bytes_out += buf_len(body);
+    counters.bytes_out += buf_len(body);
     p->cur->map->stat->bytes_out += buf_len(body);
     conn_respond(p->client, p->status, p->ctype[0] ? p->ctype : "application/json", buf_cstr(&h),
                  buf_head(body), buf_len(body));
@@ -249,7 +240,7 @@ static void send_chunk(struct proxy *p)
 {
     if (!buf_len(&p->chunk))
         return;
-    metrics.bytes_out += buf_len(&p->chunk);
+    counters.bytes_out += buf_len(&p->chunk);
     p->cur->map->stat->bytes_out += buf_len(&p->chunk);
     conn_body(p->client, buf_head(&p->chunk), buf_len(&p->chunk));
     buf_clear(&p->chunk);
@@ -380,7 +371,7 @@ static void attempt_failed(struct proxy *p, const char *reason, enum verdict v, 
     if (v == V_COOLDOWN)
         health_cooldown(map->health, map->stat, cooldown_ms(p), reason);
     else
-        health_failure(map->health, map->stat, status, true, reason);
+        report_failure(p, status, true, reason);
     log_warn("[%s] %s #%zu %s/%s failed: %s (%llums)", p->reqid, p->alias->name, p->next, p->cur->prov->name,
              p->cur->map->upstream, reason, (unsigned long long)(loop_clock() - p->t_attempt));
     snprintf(p->last_err, sizeof p->last_err, "%s", reason);
@@ -390,7 +381,7 @@ static void attempt_failed(struct proxy *p, const char *reason, enum verdict v, 
         return;
     }
     if (p->next < p->nplan) {
-        metrics.failovers++;
+        counters.failovers++;
         map->stat->failovers++;
         start_attempt(p);
         return;
@@ -408,8 +399,7 @@ static void stream_failed_after_commit(struct proxy *p, const char *reason)
         p->up = NULL;
     }
     end_attempt_bookkeeping(p);
-    struct cfg_mapping *map = (struct cfg_mapping *)p->cur->map;
-    health_failure(map->health, map->stat, 0, true, reason);
+    report_failure(p, 0, true, reason);
     log_warn("[%s] %s stream from %s/%s broken after it started: %s", p->reqid, p->alias->name,
              p->cur->prov->name, p->cur->map->upstream, reason);
     if (p->client) {
@@ -428,8 +418,7 @@ static void stream_failed_after_commit(struct proxy *p, const char *reason)
 static void attempt_succeeded(struct proxy *p)
 {
     end_attempt_bookkeeping(p);
-    struct cfg_mapping *map = (struct cfg_mapping *)p->cur->map;
-    health_success(map->health, map->stat, p->status, loop_clock() - p->t_attempt, p->ttft);
+    report_success(p);
 }
 
 /* The text of an upstream's error answer, for logs and the 502. */
@@ -647,8 +636,7 @@ static void on_up_done(void *ctx)
         char reason[300];
         describe_status(p, reason, sizeof reason);
         end_attempt_bookkeeping(p);
-        struct cfg_mapping *map = (struct cfg_mapping *)p->cur->map;
-        health_failure(map->health, map->stat, p->status, false, reason);
+        report_failure(p, p->status, false, reason);
         deliver_buffered(p);
         proxy_finish(p);
         return;
@@ -736,7 +724,7 @@ static void on_client_aborted(void *ctx)
 {
     struct proxy *p = ctx;
     p->client = NULL;
-    metrics.client_aborts++;
+    counters.client_aborts++;
     log_info("[%s] %s: client disconnected%s; upstream %s/%s closed", p->reqid, p->alias->name,
              p->committed ? " mid-stream" : "", p->cur ? p->cur->prov->name : "-",
              p->cur ? p->cur->map->upstream : "-");
@@ -771,7 +759,7 @@ static void start_attempt(struct proxy *p)
     reset_attempt(p);
     p->t_attempt = loop_clock();
     p->cur->map->health->in_flight++;
-    metrics.attempts++;
+    counters.attempts++;
 
     const struct cfg_provider *prov = p->cur->prov;
     struct up_request rq = { .url = &prov->url, .ca_file = prov->ca_file ? prov->ca_file : p->snap->cfg->ca_file };
@@ -940,10 +928,7 @@ static int read_form(struct conn *c, const struct request *r, const char *bounda
 
 void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
 {
-    const struct endpoint *ep = NULL;
-    for (size_t i = 0; i < ARRAY_LEN(endpoints); i++)
-        if (mem_eq(r->path, r->path_len, endpoints[i].path))
-            ep = &endpoints[i];
+    const struct endpoint *ep = endpoint_find(r->path, r->path_len);
     if (!ep) {
         reply_error(c, 404, "invalid_request_error", "not_found", "unknown endpoint");
         return;
@@ -993,8 +978,8 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
     loop_timer_init(&p->timer, on_timer, p);
     sse_init(&p->sse);
     p->nplan = balance_plan(a, s->cfg->max_retries, p->plan, BAL_MAX_ATTEMPTS);
-    metrics.proxied++;
-    metrics.bytes_in += buf_len(&p->body);
+    counters.proxied++;
+    counters.bytes_in += buf_len(&p->body);
     struct conn_hooks hooks = { on_client_drained, on_client_aborted, p };
     conn_set_hooks(c, &hooks);
     start_attempt(p);

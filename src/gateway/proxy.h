@@ -24,8 +24,6 @@
 #define PROXY_ERROR_BODY_MAX 8192              /* bytes of a failed answer kept for the log */
 #define PROXY_MAX_COOLDOWN_DEFAULT_MS 300000
 
-/* The OpenAI endpoints that carry "model" in a JSON body. */
-bool proxy_is_endpoint(const char *path, size_t len);
 void proxy_handle(struct conn *c, struct request *r, struct snapshot *s);
 
 #endif

@@ -4,12 +4,11 @@
 #include <string.h>
 
 #include "log.h"
-#include "probe.h"
-#include "snapshot.h"
+#include "loop.h"
 #include "util.h"
 
 static struct health_entry *htable;
-static struct stat_entry *stable;
+static struct stat_entry *stats;
 
 struct health_entry *health_entries(void)
 {
@@ -18,14 +17,19 @@ struct health_entry *health_entries(void)
 
 struct stat_entry *stat_entries(void)
 {
-    return stable;
+    return stats;
 }
 
-static struct health_entry *health_get(const char *provider, const char *upstream)
+static struct health_entry *health_find(const char *provider, const char *upstream)
 {
     for (struct health_entry *h = htable; h; h = h->next)
         if (strcmp(h->provider, provider) == 0 && strcmp(h->upstream, upstream) == 0)
             return h;
+    return NULL;
+}
+
+static struct health_entry *health_new(const char *provider, const char *upstream)
+{
     struct health_entry *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
@@ -44,12 +48,17 @@ static struct health_entry *health_get(const char *provider, const char *upstrea
     return h;
 }
 
-static struct stat_entry *stat_get(const char *provider, const char *alias, const char *upstream)
+static struct stat_entry *stat_find(const char *provider, const char *alias, const char *upstream)
 {
-    for (struct stat_entry *s = stable; s; s = s->next)
+    for (struct stat_entry *s = stats; s; s = s->next)
         if (strcmp(s->provider, provider) == 0 && strcmp(s->alias, alias) == 0 &&
             strcmp(s->upstream, upstream) == 0)
             return s;
+    return NULL;
+}
+
+static struct stat_entry *stat_new(const char *provider, const char *alias, const char *upstream)
+{
     struct stat_entry *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -63,103 +72,74 @@ static struct stat_entry *stat_get(const char *provider, const char *alias, cons
         free(s);
         return NULL;
     }
-    s->next = stable;
-    stable = s;
+    s->next = stats;
+    stats = s;
     return s;
 }
 
-static void health_entry_free(struct health_entry *h)
+struct health_entry *health_get(const char *provider, const char *upstream)
 {
-    probe_cancel(h);
+    struct health_entry *h = health_find(provider, upstream);
+    if (!h)
+        h = health_new(provider, upstream);
+    if (h)
+        h->refs++;
+    return h;
+}
+
+struct stat_entry *stat_get(const char *provider, const char *alias, const char *upstream)
+{
+    struct stat_entry *st = stat_find(provider, alias, upstream);
+    if (!st)
+        st = stat_new(provider, alias, upstream);
+    if (st)
+        st->refs++;
+    return st;
+}
+
+static void health_unlink(struct health_entry *h)
+{
+    for (struct health_entry **pp = &htable; *pp; pp = &(*pp)->next) {
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    }
     free(h->provider);
     free(h->upstream);
     free(h);
 }
 
-/* Unlink and free entries that no live snapshot links any more. */
-static void sweep(void)
+void health_put(struct health_entry *h)
 {
-    for (struct health_entry **pp = &htable; *pp;) {
-        struct health_entry *h = *pp;
-        if (h->refs == 0 && !h->probe) {
-            *pp = h->next;
-            health_entry_free(h);
-        } else {
-            pp = &h->next;
-        }
-    }
-    for (struct stat_entry **pp = &stable; *pp;) {
-        struct stat_entry *s = *pp;
-        if (s->refs == 0) {
-            *pp = s->next;
-            free(s->provider);
-            free(s->alias);
-            free(s->upstream);
-            free(s);
-        } else {
-            pp = &s->next;
-        }
-    }
+    if (h && --h->refs == 0)
+        health_unlink(h);
 }
 
-int health_attach(struct snapshot *snap)
+void stat_put(struct stat_entry *st)
 {
-    struct config *cfg = snap->cfg;
-    for (size_t p = 0; p < cfg->n_providers; p++) {
-        struct cfg_provider *prov = &cfg->providers[p];
-        for (size_t m = 0; m < prov->n_mappings; m++) {
-            struct cfg_mapping *map = &prov->mappings[m];
-            map->health = health_get(prov->name, map->upstream);
-            map->stat = stat_get(prov->name, map->alias, map->upstream);
-            if (!map->health || !map->stat)
-                return -1;   /* health_detach (via snapshot free) undoes the rest */
-            map->health->refs++;
-            map->stat->refs++;
-            map->health->max_failures = cfg_max_failures(cfg, map);
+    if (!st || --st->refs)
+        return;
+    for (struct stat_entry **pp = &stats; *pp; pp = &(*pp)->next) {
+        if (*pp == st) {
+            *pp = st->next;
+            break;
         }
     }
-    return 0;
-}
-
-void health_detach(struct snapshot *snap)
-{
-    struct config *cfg = snap->cfg;
-    for (size_t p = 0; p < cfg->n_providers; p++) {
-        struct cfg_provider *prov = &cfg->providers[p];
-        for (size_t m = 0; m < prov->n_mappings; m++) {
-            struct cfg_mapping *map = &prov->mappings[m];
-            if (map->health && map->stat) {
-                map->health->refs--;
-                map->stat->refs--;
-            } else if (map->health) {
-                map->health->refs--;
-            }
-            map->health = NULL;
-            map->stat = NULL;
-        }
-    }
-    sweep();
+    free(st->provider);
+    free(st->alias);
+    free(st->upstream);
+    free(st);
 }
 
 void health_free_all(void)
 {
-    /* A probe pins a snapshot; ending one may free entries, so look again
-     * from the start after each. */
-    for (bool again = true; again;) {
-        again = false;
-        for (struct health_entry *h = htable; h; h = h->next) {
-            if (h->probe) {
-                probe_cancel(h);
-                again = true;
-                break;
-            }
-        }
+    while (htable)
+        health_unlink(htable);
+    while (stats) {
+        stats->refs = 1;
+        stat_put(stats);
     }
-    for (struct health_entry *h = htable; h; h = h->next)
-        h->refs = 0;
-    for (struct stat_entry *s = stable; s; s = s->next)
-        s->refs = 0;
-    sweep();
 }
 
 bool health_cooling(const struct health_entry *h)
@@ -188,24 +168,22 @@ static void count_status(struct stat_entry *st, int status)
     st->by_class[cls]++;
 }
 
-void health_success(struct health_entry *h, struct stat_entry *st, int status,
+bool health_success(struct health_entry *h, struct stat_entry *st, int status,
                     uint64_t latency_ms, int64_t ttft_ms)
 {
     st->total++;
     st->success++;
     count_status(st, status);
-    metrics_hist_add(&st->latency, latency_ms);
-    metrics_window_add(&st->lat_recent, latency_ms);
+    hist_add(&st->latency, latency_ms);
+    recent_add(&st->lat_recent, latency_ms);
     if (ttft_ms >= 0) {
-        metrics_hist_add(&st->ttft, (uint64_t)ttft_ms);
-        metrics_window_add(&st->ttft_recent, (uint64_t)ttft_ms);
+        hist_add(&st->ttft, (uint64_t)ttft_ms);
+        recent_add(&st->ttft_recent, (uint64_t)ttft_ms);
     }
-    h->consecutive = 0;
-    if (!h->healthy)
-        health_recovered(h, "a request succeeded");
+    return health_recovered(h, "a request succeeded");
 }
 
-void health_failure(struct health_entry *h, struct stat_entry *st, int status, bool counts,
+bool health_failure(struct health_entry *h, struct stat_entry *st, int status, bool counts,
                     const char *reason)
 {
     st->total++;
@@ -213,18 +191,16 @@ void health_failure(struct health_entry *h, struct stat_entry *st, int status, b
     count_status(st, status);
     set_error(h, reason);
     if (!counts)
-        return;
+        return false;
     h->consecutive++;
-    if (h->healthy && h->consecutive >= (unsigned)h->max_failures) {
-        h->healthy = false;
-        h->changed_wall = wall_ms();
-        h->probes = 0;
-        struct snapshot *cur = snapshot_current();
-        uint64_t wait = cur ? (uint64_t)cur->cfg->recovery_interval * 1000u : 30000u;
-        log_warn("health: %s/%s marked unhealthy after %u consecutive failures (last: %s); first probe in %llus",
-                 h->provider, h->upstream, h->consecutive, reason, (unsigned long long)(wait / 1000));
-        probe_schedule(h, wait);
-    }
+    if (!h->healthy || h->consecutive < (unsigned)h->max_failures)
+        return false;
+    h->healthy = false;
+    h->changed_wall = wall_ms();
+    h->probes = 0;
+    log_warn("health: %s/%s marked unhealthy after %u consecutive failures (last: %s)", h->provider,
+             h->upstream, h->consecutive, reason);
+    return true;
 }
 
 void health_cooldown(struct health_entry *h, struct stat_entry *st, uint64_t ms, const char *reason)
@@ -242,14 +218,13 @@ void health_cooldown(struct health_entry *h, struct stat_entry *st, uint64_t ms,
              (unsigned long long)((ms + 999) / 1000), reason);
 }
 
-void health_recovered(struct health_entry *h, const char *how)
+bool health_recovered(struct health_entry *h, const char *how)
 {
     h->consecutive = 0;
     if (h->healthy)
-        return;
+        return false;
     h->healthy = true;
     h->changed_wall = wall_ms();
-    probe_cancel(h);
-    h->probe_gap_ms = 0;
     log_info("health: %s/%s healthy again (%s)", h->provider, h->upstream, how);
+    return true;
 }

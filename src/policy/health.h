@@ -1,15 +1,18 @@
 /* health: the state the gateway keeps about its upstreams across requests
- * and reloads.
+ * and reloads.  Plain data: whoever sees an outcome reports it here, and
+ * acts on what the report returns (the proxy schedules a probe when a
+ * model just became unhealthy); this module calls nobody.
  *
  * health_entry, keyed (provider name, upstream model): consecutive
- * failures, healthy or not, 429 cooldown, probe schedule, last error.
+ * failures, healthy or not, 429 cooldown, last error, and the probe
+ * schedule the probe module writes for display.
  * stat_entry, keyed (provider name, alias, upstream model): request
  * counters, latency samples, the smooth-weighted-round-robin position.
  *
- * Entries live in tables owned by this module.  Every mapping of a live
- * snapshot links its two entries (health_attach); a reload links the new
- * snapshot's mappings to the entries that already exist, so their state
- * survives, and an entry no live snapshot uses is freed. */
+ * Entries live in tables owned by this module and are reference counted:
+ * every mapping of a live snapshot holds its two entries (a reload takes
+ * the entries that already exist, so their state survives), a probe holds
+ * the entry it watches, and an entry nobody holds is freed. */
 #ifndef AUTOSWITCH_HEALTH_H
 #define AUTOSWITCH_HEALTH_H
 
@@ -17,11 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "loop.h"
-#include "metrics.h"
-
-struct snapshot;
-struct probe;
+#include "hist.h"
 
 #define HEALTH_ERROR_MAX 200   /* bytes of the last error message kept */
 
@@ -39,11 +38,10 @@ struct health_entry {
     char last_error[HEALTH_ERROR_MAX];
     uint64_t last_error_wall;
     unsigned in_flight;
-    /* recovery probes */
-    struct loop_timer probe_timer;
-    uint64_t probe_gap_ms;       /* current gap; doubles up to health_check_period */
+    /* written by the probe module (probe.h), read for display */
+    void *probe;                 /* the probe module's schedule, or NULL */
+    bool probing;                /* a probe request is running */
     uint64_t next_probe_wall;    /* 0 = none scheduled */
-    struct probe *probe;         /* the running probe, or NULL */
     unsigned probes;             /* probes run since it went unhealthy */
 };
 
@@ -60,30 +58,39 @@ struct stat_entry {
     uint64_t by_class[6];        /* [0] no HTTP answer, [1..5] 1xx..5xx */
     uint64_t failovers;          /* failed attempts followed by another */
     uint64_t bytes_out;
-    struct metrics_hist latency; /* whole attempt, ms */
-    struct metrics_hist ttft;    /* streams: first content byte, ms */
-    struct metrics_window lat_recent;
-    struct metrics_window ttft_recent;
+    struct hist latency; /* whole attempt, ms */
+    struct hist ttft;    /* streams: first content byte, ms */
+    struct recent lat_recent;
+    struct recent ttft_recent;
 };
 
-int health_attach(struct snapshot *s);
-void health_detach(struct snapshot *s);
+/* The entry for the key, created healthy when new, with one more
+ * reference; NULL when out of memory.  put drops the reference. */
+struct health_entry *health_get(const char *provider, const char *upstream);
+void health_put(struct health_entry *h);
+struct stat_entry *stat_get(const char *provider, const char *alias, const char *upstream);
+void stat_put(struct stat_entry *st);
+/* At exit, after everyone let go: free what is left. */
 void health_free_all(void);
 
 /* Usable for a new attempt: healthy and not cooling down. */
 bool health_usable(const struct health_entry *h);
 bool health_cooling(const struct health_entry *h);
 
-/* Outcomes of attempts.  Failures and successes update both entries. */
-void health_success(struct health_entry *h, struct stat_entry *st, int status,
+/* Outcomes of attempts.  Failures and successes update both entries.
+ * success: true when the model was unhealthy and is healthy again (the
+ * caller stops its probes). */
+bool health_success(struct health_entry *h, struct stat_entry *st, int status,
                     uint64_t latency_ms, int64_t ttft_ms);
-/* counts: whether it counts against health (false: client-side 4xx). */
-void health_failure(struct health_entry *h, struct stat_entry *st, int status, bool counts,
+/* counts: whether it counts against health (false: client-side 4xx).
+ * true when this failure made the model unhealthy (the caller schedules
+ * its recovery). */
+bool health_failure(struct health_entry *h, struct stat_entry *st, int status, bool counts,
                     const char *reason);
 /* A 429: cool down for ms (already capped), not a hard failure. */
 void health_cooldown(struct health_entry *h, struct stat_entry *st, uint64_t ms, const char *reason);
-/* A probe said the model works again. */
-void health_recovered(struct health_entry *h, const char *how);
+/* A probe said the model works again.  true when it was unhealthy. */
+bool health_recovered(struct health_entry *h, const char *how);
 
 /* Iterate all live entries (for metrics). */
 struct health_entry *health_entries(void);

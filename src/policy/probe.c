@@ -5,19 +5,26 @@
 #include <string.h>
 
 #include "client.h"
+#include "counters.h"
 #include "health.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
-#include "metrics.h"
 #include "snapshot.h"
 #include "util.h"
 
+#define PROBE_MIN_GAP_MS 1000
+
 enum step { STEP_MODELS, STEP_WORK };
 
-struct probe {
-    struct health_entry *h;
-    struct snapshot *snap;              /* pinned while the probe runs */
+/* The probe schedule of one health entry (h->probe points here). */
+struct slot {
+    struct slot *next;
+    struct health_entry *h;             /* a reference, held until the slot is freed */
+    struct loop_timer timer;            /* the next probe */
+    uint64_t gap_ms, period_ms;
+    /* the running probe */
+    struct snapshot *snap;              /* pinned while it runs */
     const struct cfg_provider *prov;
     const struct cfg_mapping *map;
     enum step step;
@@ -27,80 +34,126 @@ struct probe {
     uint64_t started;
 };
 
+static struct slot *slots;
+
 static void probe_run(void *ctx);
-static void probe_step(struct probe *p);
+static void probe_step(struct slot *p);
 
-static const char *kind_name(enum cfg_probe k)
-{
-    switch (k) {
-    case CFG_PROBE_CHAT: return "chat";
-    case CFG_PROBE_EMBEDDINGS: return "embeddings";
-    case CFG_PROBE_MODELS: return "models";
-    default: return "none";
-    }
-}
-
-static uint64_t period_ms(void)
-{
-    struct snapshot *s = snapshot_current();
-    return s ? (uint64_t)s->cfg->health_check_period * 1000u : 60000u;
-}
-
-void probe_schedule(struct health_entry *h, uint64_t delay_ms)
-{
-    loop_timer_init(&h->probe_timer, probe_run, h);
-    loop_timer_set(&h->probe_timer, delay_ms);
-    h->probe_gap_ms = delay_ms;
-    h->next_probe_wall = wall_ms() + delay_ms;
-}
-
-static void probe_free(struct probe *p)
+static void stop_running(struct slot *p)
 {
     loop_timer_stop(&p->timeout);
     if (p->up)
         up_abort(p->up);
+    p->up = NULL;
+    p->h->probing = false;
     snapshot_unref(p->snap);
+    p->snap = NULL;
+}
+
+static void slot_free_deferred(void *ctx)
+{
+    struct slot *p = ctx;
+    snapshot_unref(p->snap);
+    health_put(p->h);
     free(p);
+}
+
+static void slot_end(struct slot *p)
+{
+    for (struct slot **pp = &slots; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    loop_timer_stop(&p->timer);
+    loop_timer_stop(&p->timeout);
+    if (p->up)
+        up_abort(p->up);
+    p->up = NULL;
+    p->h->probe = NULL;
+    p->h->probing = false;
+    p->h->next_probe_wall = 0;
+    loop_defer(slot_free_deferred, p);
+}
+
+static void arm(struct slot *p, uint64_t delay_ms)
+{
+    loop_timer_init(&p->timer, probe_run, p);
+    loop_timer_set(&p->timer, delay_ms);
+    p->gap_ms = delay_ms;
+    p->h->next_probe_wall = wall_ms() + delay_ms;
+}
+
+void probe_schedule(struct health_entry *h, uint64_t first_ms, uint64_t period_ms)
+{
+    struct slot *p = h->probe;
+    if (!p) {
+        if (!(p = calloc(1, sizeof *p))) {
+            log_error("health: out of memory scheduling a probe of %s/%s", h->provider, h->upstream);
+            return;
+        }
+        p->h = h;
+        h->refs++;   /* the slot holds the entry (health_put in slot_free_deferred) */
+        h->probe = p;
+        p->next = slots;
+        slots = p;
+        loop_timer_init(&p->timeout, NULL, p);
+    }
+    p->period_ms = period_ms;
+    log_info("health: %s/%s: first probe in %llus", h->provider, h->upstream,
+             (unsigned long long)(first_ms / 1000));
+    arm(p, first_ms);
 }
 
 void probe_cancel(struct health_entry *h)
 {
-    loop_timer_stop(&h->probe_timer);
-    h->next_probe_wall = 0;
-    if (h->probe) {
-        struct probe *p = h->probe;
-        h->probe = NULL;
-        probe_free(p);
-    }
+    if (h->probe)
+        slot_end(h->probe);
 }
 
-/* The probe is over: recovered, or schedule the next with a longer gap. */
-static void probe_end(struct probe *p, bool ok, const char *what)
+void probe_stop_all(void)
+{
+    while (slots)
+        slot_end(slots);
+}
+
+static const char *kind_name(enum cfg_probe k)
+{
+    return cfg_probe_name(k);
+}
+
+/* The probe is over: recovered, or the next one with a longer gap. */
+static void probe_end(struct slot *p, bool ok, const char *what)
 {
     struct health_entry *h = p->h;
-    h->probe = NULL;
     uint64_t took = loop_clock() - p->started;
+    enum cfg_probe kind = p->map->probe;
+    stop_running(p);
     if (ok) {
         char how[160];
-        snprintf(how, sizeof how, "probe (%s) %s in %llums", kind_name(p->map->probe), what,
-                 (unsigned long long)took);
+        snprintf(how, sizeof how, "probe (%s) %s in %llums", kind_name(kind), what, (unsigned long long)took);
         health_recovered(h, how);
-    } else if (!h->healthy) {
-        uint64_t gap = h->probe_gap_ms * 2;
-        if (gap > period_ms())
-            gap = period_ms();
-        if (gap == 0)
-            gap = 1000;
-        log_warn("health: probe of %s/%s (%s) failed: %s; next in %llus", h->provider, h->upstream,
-                 kind_name(p->map->probe), what, (unsigned long long)(gap / 1000));
-        probe_schedule(h, gap);
+        slot_end(p);
+        return;
     }
-    probe_free(p);
+    if (h->healthy) {   /* a real request brought it back meanwhile */
+        slot_end(p);
+        return;
+    }
+    uint64_t gap = p->gap_ms * 2;
+    if (gap > p->period_ms)
+        gap = p->period_ms;
+    if (gap < PROBE_MIN_GAP_MS)
+        gap = PROBE_MIN_GAP_MS;
+    log_warn("health: probe of %s/%s (%s) failed: %s; next in %llus", h->provider, h->upstream,
+             kind_name(kind), what, (unsigned long long)(gap / 1000));
+    arm(p, gap);
 }
 
 static int on_head(void *ctx, const struct hp_response *res)
 {
-    struct probe *p = ctx;
+    struct slot *p = ctx;
     p->status = res->status;
     return 0;
 }
@@ -115,7 +168,7 @@ static int on_body(void *ctx, const char *d, size_t n)
 
 static void on_done(void *ctx)
 {
-    struct probe *p = ctx;
+    struct slot *p = ctx;
     p->up = NULL;
     char what[96];
     if (p->step == STEP_MODELS) {
@@ -135,15 +188,14 @@ static void on_done(void *ctx)
     /* 400 still proves the model is served: the request shape may simply
      * not suit it (as the reference judges). */
     bool ok = p->status == 200 || p->status == 400;
-    snprintf(what, sizeof what, "%s answered %d", p->map->probe == CFG_PROBE_EMBEDDINGS ? "embeddings" : "chat",
-             p->status);
+    snprintf(what, sizeof what, "%s answered %d", kind_name(p->map->probe), p->status);
     probe_end(p, ok, what);
 }
 
 static void on_fail(void *ctx, const char *reason, bool got_head)
 {
     (void)got_head;
-    struct probe *p = ctx;
+    struct slot *p = ctx;
     p->up = NULL;
     probe_end(p, false, reason);
 }
@@ -152,13 +204,13 @@ static const struct up_callbacks probe_cbs = { on_head, on_body, on_done, on_fai
 
 static void on_timeout(void *ctx)
 {
-    struct probe *p = ctx;
+    struct slot *p = ctx;
     char what[64];
     snprintf(what, sizeof what, "timed out after %ds", p->snap->cfg->probe_timeout);
     probe_end(p, false, what);
 }
 
-static void probe_step(struct probe *p)
+static void probe_step(struct slot *p)
 {
     const struct cfg_provider *prov = p->prov;
     struct up_request rq = { .url = &prov->url, .ca_file = prov->ca_file ? prov->ca_file : p->snap->cfg->ca_file };
@@ -210,32 +262,29 @@ static bool find_mapping(struct snapshot *s, struct health_entry *h, const struc
 
 static void probe_run(void *ctx)
 {
-    struct health_entry *h = ctx;
+    struct slot *p = ctx;
+    struct health_entry *h = p->h;
     h->next_probe_wall = 0;
     struct snapshot *s = snapshot_current();
-    if (h->healthy || h->probe || !s)
-        return;
     const struct cfg_provider *prov;
     const struct cfg_mapping *map;
-    if (!find_mapping(s, h, &prov, &map))
-        return;   /* removed from the config: nothing to bring back */
-    metrics.probes++;
+    if (h->healthy || !s || !find_mapping(s, h, &prov, &map)) {
+        slot_end(p);   /* healthy again, or removed from the config */
+        return;
+    }
+    counters.probes++;
     h->probes++;
+    p->period_ms = (uint64_t)s->cfg->health_check_period * 1000u;
     if (map->probe == CFG_PROBE_NONE) {
         health_recovered(h, "probe none: back in rotation after the wait");
+        slot_end(p);
         return;
     }
-    struct probe *p = calloc(1, sizeof *p);
-    if (!p) {
-        probe_schedule(h, h->probe_gap_ms ? h->probe_gap_ms : 1000);
-        return;
-    }
-    p->h = h;
     p->snap = snapshot_ref(s);
     p->prov = prov;
     p->map = map;
     p->started = loop_clock();
-    h->probe = p;
+    h->probing = true;
     log_info("health: probing %s/%s (%s, attempt %u)", h->provider, h->upstream, kind_name(map->probe), h->probes);
     loop_timer_init(&p->timeout, on_timeout, p);
     loop_timer_set(&p->timeout, (uint64_t)s->cfg->probe_timeout * 1000u);

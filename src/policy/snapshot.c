@@ -12,9 +12,42 @@ static int cmp_alias(const void *a, const void *b)
     return strcmp(((const struct alias_entry *)a)->name, ((const struct alias_entry *)b)->name);
 }
 
+/* Link every mapping to its health and stats entries: the ones that
+ * already exist (a reload keeps their state) or new ones. */
+static int link_health(struct snapshot *s)
+{
+    struct config *cfg = s->cfg;
+    for (size_t p = 0; p < cfg->n_providers; p++) {
+        struct cfg_provider *prov = &cfg->providers[p];
+        for (size_t m = 0; m < prov->n_mappings; m++) {
+            struct cfg_mapping *map = &prov->mappings[m];
+            map->health = health_get(prov->name, map->upstream);
+            map->stat = stat_get(prov->name, map->alias, map->upstream);
+            if (!map->health || !map->stat)
+                return -1;   /* unlink_health (via snapshot_free) undoes the rest */
+            map->health->max_failures = cfg_max_failures(cfg, map);
+        }
+    }
+    return 0;
+}
+
+static void unlink_health(struct snapshot *s)
+{
+    struct config *cfg = s->cfg;
+    for (size_t p = 0; p < cfg->n_providers; p++) {
+        struct cfg_provider *prov = &cfg->providers[p];
+        for (size_t m = 0; m < prov->n_mappings; m++) {
+            health_put(prov->mappings[m].health);
+            stat_put(prov->mappings[m].stat);
+            prov->mappings[m].health = NULL;
+            prov->mappings[m].stat = NULL;
+        }
+    }
+}
+
 static void snapshot_free(struct snapshot *s)
 {
-    health_detach(s);
+    unlink_health(s);
     for (size_t i = 0; i < s->n_aliases; i++)
         free(s->aliases[i].cands);
     free(s->aliases);
@@ -67,7 +100,7 @@ struct snapshot *snapshot_new(struct config *cfg)
             };
         }
     }
-    if (health_attach(s) < 0) {
+    if (link_health(s) < 0) {
         snapshot_free(s);
         return NULL;
     }

@@ -13,8 +13,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "metrics.h"
-#include "router.h"
 #include "util.h"
 
 #define ACCEPT_BATCH 64              /* accepts per wake-up, so reads are not starved */
@@ -43,6 +41,7 @@ struct conn {
     struct request req;
     struct hp_chunked chunked;
     uint64_t body_need;
+    uint64_t max_body;         /* of the current request, from head() */
     uint64_t head_started;     /* first byte of the current head, 0 = idle */
     uint64_t last_io;          /* last read progress (body timeout, idle) */
     uint64_t last_write;       /* last write progress (send timeout) */
@@ -54,6 +53,9 @@ struct conn {
     bool out_paused;           /* producer told to pause (above SRV_OUT_HIGH) */
     bool in_process;           /* inside conn_process: completion continues the loop */
     bool rejected_overflow;    /* accepted only to answer 503 */
+    bool body_unread;          /* the request has a body that will not be read */
+    bool req_open;             /* head() saw the request, done() not yet */
+    bool broken;               /* a write failed: close from the loop */
     struct conn_hooks hooks;
     char peer[INET6_ADDRSTRLEN];
 };
@@ -68,6 +70,8 @@ static struct {
     uint64_t max_body;
     int max_conns;
     bool draining;
+    uint64_t requests;
+    struct server_handlers h;
     void (*drain_done)(void);
     struct loop_timer drain_timer;
 } S = { .listen_fd = -1, .spare_fd = -1, .max_body = 32u << 20, .max_conns = 1024 };
@@ -137,6 +141,25 @@ static void request_free(struct request *r)
 
 /* ---------------------------------------------------------------- */
 
+const char *request_query_param(const struct request *r, const char *name, size_t *len)
+{
+    const char *q = r->query;
+    size_t n = r->query_len, nl = strlen(name);
+    while (q && n) {
+        const char *amp = memchr(q, '&', n);
+        size_t part = amp ? (size_t)(amp - q) : n;
+        if (part > nl && memcmp(q, name, nl) == 0 && q[nl] == '=') {
+            *len = part - nl - 1;
+            return q + nl + 1;
+        }
+        if (!amp)
+            break;
+        n -= part + 1;
+        q = amp + 1;
+    }
+    return NULL;
+}
+
 struct request *conn_request(struct conn *c)
 {
     return &c->req;
@@ -196,7 +219,7 @@ void conn_begin(struct conn *c, int status, const char *content_type,
         } else
             c->close_after = true;   /* HTTP/1.0: the end of the body is the close */
     }
-    if (S.draining || !c->keep_alive)
+    if (S.draining || !c->keep_alive || c->body_unread)
         c->close_after = true;
     if (c->close_after)
         buf_append_str(o, "Connection: close\r\n");
@@ -207,7 +230,7 @@ void conn_begin(struct conn *c, int status, const char *content_type,
 
 void conn_body(struct conn *c, const void *p, size_t n)
 {
-    if (c->state != ST_HANDLING || !c->responding || n == 0 || c->req.is_head)
+    if (c->state != ST_HANDLING || !c->responding || n == 0 || c->req.is_head || c->broken)
         return;
     if (c->chunked_out) {
         buf_printf(&c->out, "%zx\r\n", n);
@@ -218,8 +241,6 @@ void conn_body(struct conn *c, const void *p, size_t n)
     }
     c->req.bytes_out += n;
     conn_flush(c);
-    if (c->state == ST_CLOSED)
-        return;
     if (buf_len(&c->out) > SRV_OUT_HIGH)
         c->out_paused = true;
     conn_update(c);   /* arm POLLOUT if the kernel took less than all */
@@ -232,10 +253,8 @@ void conn_end(struct conn *c)
     if (c->chunked_out)
         buf_append(&c->out, "0\r\n\r\n", 5);
     request_complete(c);
-    if (c->state != ST_CLOSED)
-        conn_flush(c);
-    if (c->state != ST_CLOSED)
-        conn_update(c);
+    conn_flush(c);
+    conn_update(c);
 }
 
 void conn_respond(struct conn *c, int status, const char *content_type,
@@ -255,7 +274,7 @@ void conn_respond(struct conn *c, int status, const char *content_type,
 static void access_log(struct conn *c)
 {
     struct request *r = &c->req;
-    metrics.requests++;
+    S.requests++;
     uint64_t ms = loop_clock() - r->start_ms;
     int mlen = (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len);
     int plen = (int)(r->path_len > 256 ? 256 : r->path_len);
@@ -267,10 +286,20 @@ static void access_log(struct conn *c)
 
 /* The current response is complete (queued): log it and get ready for the
  * next request on this connection, or for closing. */
+static void request_end(struct conn *c)
+{
+    if (c->req_open) {
+        c->req_open = false;
+        if (S.h.done)
+            S.h.done(c, &c->req);
+    }
+}
+
 static void request_complete(struct conn *c)
 {
     if (c->req.status)
         access_log(c);
+    request_end(c);
     memset(&c->hooks, 0, sizeof c->hooks);
     c->responding = false;
     c->chunked_out = false;
@@ -279,7 +308,7 @@ static void request_complete(struct conn *c)
     release_memory_soon();
     c->head_started = 0;
     c->last_io = loop_now();
-    if (c->close_after || S.draining) {
+    if (c->close_after || c->body_unread || S.draining) {
         c->state = ST_CLOSING;
         return;
     }
@@ -309,7 +338,25 @@ static void conn_dispatch(struct conn *c)
 {
     c->state = ST_HANDLING;
     c->responding = false;
-    router_dispatch(c, &c->req);
+    c->body_unread = false;
+    if (S.h.serve)
+        S.h.serve(c, &c->req);
+}
+
+/* Ask the application about a parsed head.  true: read the body. */
+static bool ask_head(struct conn *c, struct request *r)
+{
+    c->state = ST_HANDLING;
+    c->responding = false;
+    c->max_body = S.max_body;
+    c->req_open = true;
+    c->body_unread = r->framing.body == HP_BODY_CHUNKED ||
+                     (r->framing.body == HP_BODY_LENGTH && r->framing.length > 0);
+    if (!S.h.head || S.h.head(c, r, &c->max_body))
+        return c->state == ST_HANDLING && !c->responding;
+    /* Answered from the head: the body (if any) is never read, and the
+     * connection closes after the answer (request_complete). */
+    return false;
 }
 
 /* Locate path and query in the request-target.  Origin-form only, plus
@@ -359,9 +406,11 @@ static void begin_request(struct conn *c, size_t head_len)
     r->is_head = r->hp.method_len == 4 && memcmp(r->hp.method, "HEAD", 4) == 0;
     c->keep_alive = r->framing.keep_alive && !S.draining;
     c->close_after = false;
+    if (!ask_head(c, r))
+        return;
     switch (r->framing.body) {
     case HP_BODY_LENGTH:
-        if (r->framing.length > S.max_body) {
+        if (r->framing.length > c->max_body) {
             conn_reject(c, 413, "request body too large");
             return;
         }
@@ -381,7 +430,8 @@ static void begin_request(struct conn *c, size_t head_len)
     c->state = ST_BODY;
     c->last_io = loop_now();
     /* RFC 9110 10.1.1: a client waiting for 100 Continue sends the body
-     * only after it; an interim answer is due unless bytes already came. */
+     * only after it; an interim answer is due unless bytes already came.
+     * It comes only now, after head() has checked who is asking. */
     if (r->framing.expect_continue && buf_len(&c->in) == 0)
         buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 }
@@ -414,14 +464,14 @@ static void read_body(struct conn *c)
             return;
         }
         if (res == HP_CHUNK_DATA) {
-            if (buf_len(&r->body) + dlen > S.max_body || buf_append(&r->body, data, dlen) < 0) {
+            if (buf_len(&r->body) + dlen > c->max_body || buf_append(&r->body, data, dlen) < 0) {
                 conn_reject(c, 413, "request body too large");
                 return;
             }
         }
         buf_consume(&c->in, used);
         /* Refuse an announced chunk that cannot fit, before reading it. */
-        if (buf_len(&r->body) + c->chunked.remaining > S.max_body) {
+        if (buf_len(&r->body) + c->chunked.remaining > c->max_body) {
             conn_reject(c, 413, "request body too large");
             return;
         }
@@ -532,6 +582,7 @@ static void conn_close(struct conn *c)
         c->req.status = 499;  /* nginx's code for "client closed request" */
     if (was_handling)
         access_log(c);
+    request_end(c);
     loop_timer_stop(&c->timer);
     loop_del(c->fd);
     close(c->fd);
@@ -560,9 +611,12 @@ static void start_linger(struct conn *c)
     c->last_io = loop_now();
 }
 
+/* Write what is queued.  Never closes: a failed write marks the
+ * connection broken and wakes it, and the loop closes it (conn_on_io), so
+ * a handler writing through conn_body() is never called back inside. */
 static void conn_flush(struct conn *c)
 {
-    while (buf_len(&c->out)) {
+    while (buf_len(&c->out) && !c->broken) {
         ssize_t n = send(c->fd, buf_head(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);
@@ -573,7 +627,9 @@ static void conn_flush(struct conn *c)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        conn_close(c);
+        c->broken = true;
+        buf_clear(&c->out);
+        loop_wake(c->fd, POLLERR);
         return;
     }
     if (buf_len(&c->out) == 0) {
@@ -712,19 +768,18 @@ static void conn_on_io(void *ctx, int revents)
     struct conn *c = ctx;
     if (revents & POLLOUT)
         conn_flush(c);
-    if (c->state == ST_CLOSED)
-        return;
-    if (revents & (POLLIN | POLLHUP | POLLERR))
+    if (!c->broken && (revents & (POLLIN | POLLHUP | POLLERR)))
         conn_read(c);
     if (c->state == ST_CLOSED)
         return;
-    conn_process(c);
-    if (c->state == ST_CLOSED)
-        return;
-    if (buf_len(&c->out))
+    if (!c->broken)
+        conn_process(c);
+    if (!c->broken && buf_len(&c->out))
         conn_flush(c);
-    if (c->state == ST_CLOSED)
+    if (c->broken) {
+        conn_close(c);
         return;
+    }
     if (c->state == ST_CLOSING && buf_len(&c->out) == 0)
         start_linger(c);
     conn_update(c);
@@ -933,6 +988,16 @@ int server_listen(const char *addr, int port)
 int server_port(void)
 {
     return S.port;
+}
+
+void server_set_handlers(const struct server_handlers *h)
+{
+    S.h = *h;
+}
+
+uint64_t server_requests(void)
+{
+    return S.requests;
 }
 
 void server_set_limits(uint64_t max_body_bytes, int max_connections)

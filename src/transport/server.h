@@ -1,13 +1,21 @@
 /* server: the listening socket and accepted client connections.
  *
- * A connection reads into its input buffer, parses one request at a time
- * (pipelined requests wait in the buffer and are answered in order), reads
- * the body (Content-Length or chunked, 100-continue), then hands the
- * complete request to the router.  The handler answers at once with
- * conn_respond(), or later (the proxy) with conn_begin() / conn_body() /
- * conn_end().  Limits and their answers:
+ * A connection reads into its input buffer and parses one request at a
+ * time (pipelined requests wait in the buffer and are answered in order).
+ * The application sees each request twice (struct server_handlers, set by
+ * main; the server never calls up otherwise): head() as soon as the head
+ * is parsed, before any body byte is read, to route it and check who asks;
+ * then, if head() wants the body, serve() once the body is complete
+ * (Content-Length or chunked; 100 Continue is sent only after head()
+ * agreed).  A request answered from its head alone never has its body
+ * read: the connection closes after the answer, with a lingering close.
+ * The handler answers at once with conn_respond(), or later (the proxy)
+ * with conn_begin() / conn_body() / conn_end().  These never close the
+ * connection inside the call: a write error is noticed and the
+ * connection closed from the loop, so the `aborted` hook never runs
+ * inside a handler's own call.  Limits and their answers:
  *   head > HP_MAX_HEAD_BYTES or too many fields  -> 431, close
- *   body > max_body_bytes                        -> 413, close
+ *   body > the limit head() gave                 -> 413, close
  *   malformed head or smuggling-prone framing    -> 400, close
  *   head not complete within SRV_HEAD_TIMEOUT_MS -> 408, close
  *   idle keep-alive past SRV_IDLE_TIMEOUT_MS     -> close
@@ -35,6 +43,19 @@
 #define SRV_OUT_LOW 16384             /* below again: producers resume */
 
 struct conn;
+struct request;
+
+/* What the application does with requests (see the top of this file). */
+struct server_handlers {
+    /* The head is parsed; nothing of the body is read yet.  Return true
+     * to read the body (at most *max_body bytes, preset to the global
+     * limit) and then get serve(); false after answering from the head. */
+    bool (*head)(struct conn *c, struct request *r, uint64_t *max_body);
+    void (*serve)(struct conn *c, struct request *r);
+    /* Every request that passed through head() ends here once: answered,
+     * or its connection closed.  Release what head() took. */
+    void (*done)(struct conn *c, struct request *r);
+};
 
 /* A handler that answers later registers these on the connection. */
 struct conn_hooks {
@@ -61,18 +82,25 @@ struct request {
     struct buf note;              /* extra access-log text from the handler */
     bool quiet;                   /* routine polling: access line at DEBUG when it succeeds */
     bool cors;                    /* the answer may be read by a page of any origin */
+    void *app;                    /* the application's own state, from head() to done() */
 };
 
 /* Start listening on addr (NULL: all IPv4 and IPv6) and port.  0 or -1
  * (errors logged). */
 int server_listen(const char *addr, int port);
 int server_port(void);
+void server_set_handlers(const struct server_handlers *h);
 void server_set_limits(uint64_t max_body_bytes, int max_connections);
+/* Requests answered since start (rejections included). */
+uint64_t server_requests(void);
 /* Stop accepting, close idle connections, let running requests finish
  * (up to SRV_DRAIN_TIMEOUT_MS), then call done(). */
 void server_drain(void (*done)(void));
 void server_close_all(void);
 size_t server_conn_count(void);
+
+/* Value of a query parameter of r (not decoded), or NULL. */
+const char *request_query_param(const struct request *r, const char *name, size_t *len);
 
 /* The request being answered on c. */
 struct request *conn_request(struct conn *c);

@@ -1,0 +1,26 @@
+/* counters: process-wide totals (plain data).
+ *
+ * Written by whoever sees the event (the proxy, probes, reloads, the
+ * app's request hook); read by the metrics renderers. */
+#ifndef AUTOSWITCH_COUNTERS_H
+#define AUTOSWITCH_COUNTERS_H
+
+#include <stdint.h>
+
+struct counters {
+    uint64_t proxied;           /* of which went to the proxy */
+    uint64_t attempts;          /* upstream attempts started */
+    uint64_t failovers;         /* attempts after a failed one */
+    uint64_t exhausted;         /* requests where every attempt failed */
+    uint64_t client_aborts;     /* clients that left mid-request */
+    uint64_t bytes_in;          /* request bodies */
+    uint64_t bytes_out;         /* response bodies */
+    uint64_t probes;
+    uint64_t reloads;
+    uint64_t reload_failures;
+    uint64_t start_wall_ms;
+};
+
+extern struct counters counters;
+
+#endif
