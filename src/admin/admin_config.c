@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "atomic_file.h"
 #include "json.h"
 #include "log.h"
 #include "reply.h"
@@ -364,77 +365,21 @@ static int read_file(const char *path, struct buf *out, char *err, size_t cap)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Write path atomically: a temp file in the same directory, fsync, keep
- * the old file as path.bak, rename.  A file bind-mounted on its own (as
- * the reference's docker-compose does) cannot be renamed over: then it is
- * rewritten in place. */
+/* Write path so that no failure loses the old contents, the old file kept
+ * as path.bak (atomic_file.h: temp file, fsync, rename; rewritten in
+ * place, space reserved first, when the file cannot be renamed over, as
+ * a config bind-mounted on its own into a container).  `old` is what the
+ * caller read from path a moment ago; the backup is copied from the file
+ * itself, so it is not needed here. */
 static int save_file(const char *path, const struct buf *old, const struct buf *text, char *err, size_t cap)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && access(path, W_OK) != 0) {
-        snprintf(err, cap, "the config file %s is read-only: %s", path, strerror(errno));
-        return -1;
+    (void)old;
+    const char *data = buf_len(text) ? buf_head(text) : "";
+    int rc = atomic_file_replace(path, data, buf_len(text), 0644, ATOMIC_FILE_BACKUP, err, cap);
+    if (rc == 0 && err[0]) {
+        log_warn("admin: config %s saved, but %s", path, err);
+        err[0] = '\0';
     }
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16), *bak = malloc(plen + 8);
-    if (!tmp || !bak) {
-        free(tmp);
-        free(bak);
-        snprintf(err, cap, "out of memory");
-        return -1;
-    }
-    snprintf(bak, plen + 8, "%s.bak", path);
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    int rc = -1;
-    int bfd = open(bak, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (bfd >= 0) {
-        write_all(bfd, buf_head(old), buf_len(old));
-        fsync(bfd);
-        close(bfd);
-    }
-    int fd = mkstemp(tmp);
-    if (fd >= 0) {
-        fchmod(fd, st.st_mode & 07777 ? st.st_mode & 07777 : 0644);
-        if (write_all(fd, buf_head(text), buf_len(text)) == 0 && fsync(fd) == 0) {
-            close(fd);
-            fd = -1;
-            if (rename(tmp, path) == 0)
-                rc = 0;
-        }
-        if (fd >= 0)
-            close(fd);
-        if (rc < 0)
-            unlink(tmp);
-    }
-    if (rc < 0) {
-        /* Directory not writable or the file is a mount point: write in place. */
-        int wfd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-        if (wfd < 0) {
-            snprintf(err, cap, "cannot write %s: %s", path, strerror(errno));
-        } else {
-            if (write_all(wfd, buf_head(text), buf_len(text)) == 0 && fsync(wfd) == 0)
-                rc = 0;
-            else
-                snprintf(err, cap, "cannot write %s: %s", path, strerror(errno));
-            close(wfd);
-        }
-    }
-    free(tmp);
-    free(bak);
     return rc;
 }
 
