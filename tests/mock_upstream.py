@@ -1,12 +1,28 @@
 #!/usr/bin/env python3
-"""Mock OpenAI-compatible upstream for the autoswitch integration tests.
+"""Mock OpenAI-compatible (and Anthropic Messages) upstream for the
+autoswitch integration tests.
 
 Standard library only; shares no code with the gateway.
 
 usage: mock_upstream.py --port 0 [--host 127.0.0.1|::1] [--mode SPEC]
                         [--port-file FILE] [--name NAME] [--models m1,m2]
                         [--tls-cert CERT --tls-key KEY] [--idle-timeout S]
-                        [--verbose]
+                        [--ratelimit N] [--require-auth KEY]...
+                        [--anthropic-auth x-api-key|bearer|either]
+                        [--no-count-tokens] [--verbose]
+
+Two dialects, by path:
+  anthropic  POST .../v1/messages and .../v1/messages/count_tokens: answers,
+             streams and errors in the shapes of Anthropic's Messages API
+  openai     everything else (.../chat/completions, .../models, ...)
+
+Authentication (off by default): with --require-auth KEY (repeatable, any
+of the keys is accepted) an OpenAI route answers 401 unless the request has
+"Authorization: Bearer KEY"; an Anthropic route unless it has "x-api-key:
+KEY" (--anthropic-auth bearer: "Authorization: Bearer KEY" instead; either:
+both are accepted).  Checked after the path (unknown paths stay 404) and
+before the mode runs.  --no-count-tokens makes .../v1/messages/count_tokens
+an unknown path (404).
 
 Each request's behaviour ("mode") comes from, first match wins:
   1. the request header  X-Mock-Mode: SPEC
@@ -21,10 +37,32 @@ Control API (never counted as hits):
   POST /_mock/mode      {"model":"m1","mode":"503"} | {"model":"m1","mode":null}
                         | {"default":"ok"}  (null restores the --mode value)
   GET  /_mock/mode      current default and per-model modes
-  GET  /_mock/stats     hits per model, per path, total, connections, TLS, open
+  GET  /_mock/stats     hits per model, per path, total, connections, TLS, open,
+                        and "once": [{"model","mode","count"}] (once counters)
   GET  /_mock/requests?n=K   the last K request records (max 200 kept)
-  POST /_mock/reset     clear counters, records and per-model modes, and
-                        restore the default to the --mode value
+  POST /_mock/reset     clear counters (the once counters too), records and
+                        per-model modes, and restore the default to the
+                        --mode value
+Setting a model's mode (POST /_mock/mode with "model") also clears that
+model's once counters.
+
+A request record (GET /_mock/requests) has:
+  method, path (with the query string), query, headers ([name, value] in
+  order, names as sent), header_map ({lower-case name: value}, repeated
+  headers joined with ", "), body (text), body_b64, json (the parsed body:
+  JSON, or the text fields of a multipart form; null otherwise), model,
+  stream (body "stream" is true), route (chat, completions, messages,
+  count_tokens, models, ..., 404, 405), dialect (openai|anthropic), mode
+  (the spec chosen for the request), effective_mode (the spec that ran after
+  once/flap/flaky picked one; null until then), status (the HTTP status the
+  mock sent, null when none was), auth_ok (null when no --require-auth),
+  has_stream_options, stream_options (the body's value), prefill (the body's
+  "messages" ends with an assistant message), prefill_text (its text: a
+  string content, or the "text" of its text parts/blocks joined),
+  prefill_prefix (that message's "prefix" value, null when absent),
+  continue_final_message, add_generation_prompt (the top-level values, null
+  when absent), continued_from (answer words the prefill covered: the answer
+  starts at word continued_from+1), time.
 
 The list of modes and options is MODES_HELP below (also shown by --help).
 """
@@ -50,7 +88,7 @@ import threading
 import time
 import traceback
 from http import HTTPStatus
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 MODES_HELP = """\
 modes (all accept delay_ms=N: wait N ms before answering):
@@ -86,11 +124,156 @@ modes (all accept delay_ms=N: wait N ms before answering):
   extra_after_body   Content-Length body followed by
                      "HTTP/1.1 200 OK\\r\\n\\r\\nGARBAGE"
   flaky              rate=P (0.3) fail alternately with 500 / RST; seed=N
+  reset              TCP RST without a byte
+  once               stateful: counted per (model, whole spec string); the
+                     first times=K (default 1) requests run first=SPEC
+                     (default 500), later ones then=SPEC (default ok).  In
+                     first=/then= write "," for ";" (first=stream,cut_after=3);
+                     the once's other options are added to both unless they
+                     set them (once;first=429;retry_after=1 -> "429;
+                     retry_after=1", then "ok;retry_after=1").  E.g.
+                     once;first=503  once;first=reset  once;first=hang
+                     once;first=429;retry_after=1  once;first=500;times=3
+  flap               period_ms=P (default 1000): fails while
+                     (Unix time in ms) mod P < P/2 (the first half of every
+                     period, periods aligned to the epoch), else works; the
+                     failure is fail=SPEC (default 500), the success
+                     then=SPEC (default ok); "," for ";" and extra options
+                     as in once
+  ctx400             400 context-length error, OpenAI shape:
+                     {"error":{"message":"This model's maximum context length
+                     is 8192 tokens. However, your messages resulted in 9000
+                     tokens.","type":"invalid_request_error","param":
+                     "messages","code":"context_length_exceeded"}}
+                     form=message: {"error":{"message":<same>,"type":
+                     "invalid_request_error"}} (no param, no code)
+                     form=prompt_too_long: {"error":{"message":"prompt is too
+                     long: 210000 tokens > 200000 maximum","type":
+                     "invalid_request_error"}}
+                     status=NNN sends another status (default 400).
+                     Anthropic routes: {"type":"error","error":{"type":
+                     "invalid_request_error","message":"prompt is too long:
+                     210000 tokens > 200000 maximum"}} (any form)
+  policy400          400 {"error":{"message":"Your request was rejected as a
+                     result of our safety system.","type":
+                     "invalid_request_error","param":"prompt","code":
+                     "content_policy_violation"}}; Anthropic routes:
+                     invalid_request_error "Output blocked by content
+                     filtering policy"; status=NNN as in ctx400
+  no_count_tokens    .../v1/messages/count_tokens answers 404 (Anthropic
+                     not_found_error); on any other route the same as ok.
+                     The option no_count_tokens=1 does the same in any mode.
+
+word answers (OpenAI answers, streams or not, whose mode has words=N,
+cut_after=N or error_after=N, or whose chat body has a prefill; every
+Anthropic /v1/messages answer; otherwise the answers stay "hello from NAME"
+and "tok<i> "):
+  The full answer is W = words=N (default 8) words "w1 ".."wW " (each word
+  followed by one space; Anthropic: chunks=N is an alias of words=N).  A
+  stream sends one word per content event (OpenAI: after the role-only
+  delta; the last word's chunk carries finish_reason "stop"); a non-stream
+  answer is the concatenation, "w1 w2 ... wW " (unless content=TEXT).
+  Prefill: when the body's messages end with an assistant message whose
+  text P splits (on whitespace) into w1..wk, the answer is only wk+1..wW
+  (events "wk+1 ", ...); when P ends in a part of word k ("w1 w2 w" or
+  "w1 w" + "2"), the rest of that word comes first ("3 ").  Any other P:
+  the answer from w1.  Nothing left: OpenAI streams send the role delta and
+  one chunk with an empty delta and finish_reason; non-streams "".
+  A prefill is an assistant last message on chat (OpenAI) and messages
+  (Anthropic) routes; its checks run before the mode (also on error modes):
+    prefill=reject       400 {"error":{"message":"assistant prefill is not
+                         supported","type":"invalid_request_error"}}
+                         (Anthropic shape on /v1/messages)
+    prefill=need_prefix  400 unless that message has "prefix": true
+                         (message: the last assistant message needs
+                         "prefix": true)
+    prefill=need_continue  400 unless top-level "continue_final_message": true
+                         (message: the last message is an assistant message:
+                         set continue_final_message)
+    prefill=no_trailing_space  400 when the prefill text ends in whitespace
+                         (message: messages: final assistant content cannot
+                         end with trailing whitespace, as Anthropic's)
+    The 400 bodies are {"error":{"message":M,"type":"invalid_request_error"}}
+    (Anthropic: {"type":"error","error":{"type":"invalid_request_error",
+    "message":M}}); requests without a prefill pass.
+
+more stream options (OpenAI dialect):
+  first_token_ms=N     after the role-only delta, wait N ms before the first
+                       content event, sending ": keep-alive\n\n" every
+                       keepalive_ms=K (default 500) ms meanwhile (at K, 2K, ...
+                       while < N; none when N <= K)
+  cut_after=N          N content events (words), then TCP RST (pause_ms,
+                       default 50, before it); no finish_reason, no [DONE].
+                       cut=close: FIN instead of RST (a chunked stream ends
+                       without its 0-size terminator)
+  error_after=N        N content events, then data: {"error":{"message":
+                       "mock error after N events","type":"server_error"}},
+                       then [DONE]
+  finish_no_done=1     same as no_done=1: the last chunk has finish_reason
+                       "stop", no [DONE], then the chunked terminator
+
+usage (OpenAI chat and completions answers):
+  {"prompt_tokens":P,"completion_tokens":C,"total_tokens":P+C,
+   "prompt_tokens_details":{"cached_tokens":K}} with P = prompt_tokens=N
+  (default 10), K = cached_tokens=N (default 2), C = the number of content
+  words (word answers: words sent; "hello from NAME": 3; streams "tok<i>":
+  their content events).  Streams: when the body has "stream_options":
+  {"include_usage": true}, every chunk carries "usage":null and, after the
+  finish chunk and before [DONE], a chunk with "choices":[] and the usage
+  (not after a cut or error).  usage_on_last=1: the usage on the finish
+  chunk instead (with or without include_usage; no usage-only chunk).
+  reject_stream_options=1: 400 {"error":{"message":"Unrecognized request
+  argument supplied: stream_options","type":"invalid_request_error",
+  "param":null,"code":null}} when the body has "stream_options".
+
+Anthropic dialect (.../v1/messages, .../v1/messages/count_tokens):
+  ok / slow          non-stream: {"id":"msg_mock<n>","type":"message","role":
+                     "assistant","model":<request model>,"content":[{"type":
+                     "text","text":"w1 w2 ... "}],"stop_reason":"end_turn",
+                     "stop_sequence":null,"usage":{"input_tokens":P,
+                     "output_tokens":C,"cache_read_input_tokens":K,
+                     "cache_creation_input_tokens":0}} (P, K as in usage)
+                     "stream": true in the body: as stream
+  stream             "event: <type>\ndata: <json>\n\n" events:
+                     message_start (message with id, model, usage
+                     input_tokens P, output_tokens 1), content_block_start,
+                     ping, content_block_delta x words (text_delta, one word
+                     each), content_block_stop, message_delta (stop_reason
+                     end_turn, usage output_tokens C), message_stop.
+                     Options: words=N (chunks=N), gap_ms, first_gap_ms,
+                     stall_after/stall_ms, crlf, split, close, delay_ms;
+                     first_token_ms=N with "event: ping" every keepalive_ms;
+                     cut_after=N (RST after N deltas; cut=close: FIN);
+                     error_after=N (N deltas then "event: error\ndata:
+                     {"type":"error","error":{"type":"overloaded_error",
+                     "message":"Overloaded"}}", then the response ends);
+                     no_stop=1 (message_delta but no message_stop)
+  stream_error_first the error event above as the first event (after_start=1:
+                     after message_start and ping), then the response ends
+                     (no message_stop)
+  stream_empty       message_start then message_stop, no content
+  reset_stream       chunks=N (default 2): the stream with N-1 deltas, RST
+  status / NNN / 429 {"type":"error","error":{"type":T,"message":"mock status
+                     NNN"}} with T: 400 invalid_request_error, 401
+                     authentication_error, 403 permission_error, 404
+                     not_found_error, 413 request_too_large, 429
+                     rate_limit_error, 500 api_error, 529 overloaded_error
+                     (message "Overloaded"), other 4xx invalid_request_error,
+                     other 5xx api_error
+  ok_error           200 with the error shape (api_error)
+  count_tokens       {"input_tokens": P} for ok, slow, stream, words...;
+                     404 with no_count_tokens (mode or option) or
+                     --no-count-tokens; other modes (status, hang, reset,
+                     once, flap...) behave as elsewhere
+  Every other mode (hang, reset, once, flap, echo, delay_ms, framing...)
+  works the same in both dialects.
 """
 
 ENDPOINTS = (
     # (suffix, kind) -- checked in order, "/chat/completions" before
-    # "/completions"
+    # "/completions", "/v1/messages/count_tokens" before "/v1/messages"
+    ("/v1/messages/count_tokens", "count_tokens"),
+    ("/v1/messages", "messages"),
     ("/chat/completions", "chat"),
     ("/completions", "completions"),
     ("/embeddings", "embeddings"),
@@ -103,6 +286,18 @@ ENDPOINTS = (
     ("/audio/translations", "translations"),
 )
 
+ANTHROPIC_ROUTES = ("messages", "count_tokens")
+# Anthropic's error "type" per HTTP status
+ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                   403: "permission_error", 404: "not_found_error",
+                   413: "request_too_large", 429: "rate_limit_error",
+                   500: "api_error", 529: "overloaded_error"}
+CTX_MESSAGE = ("This model's maximum context length is 8192 tokens. "
+               "However, your messages resulted in 9000 tokens.")
+PROMPT_TOO_LONG = "prompt is too long: 210000 tokens > 200000 maximum"
+# the options of once/flap that belong to them, not to the specs they run
+PICKER_OPTS = ("first", "then", "times", "fail", "period_ms")
+
 MAX_RECORDS = 200
 NO_MODEL = "(none)"
 MODELS_KEY = "__models__"
@@ -110,6 +305,20 @@ MODELS_KEY = "__models__"
 
 class ClientGone(Exception):
     """The client went away; stop quietly."""
+
+
+class Raw(str):
+    """Stream text sent as is (an Anthropic "event:" block, a comment);
+    "\n" becomes the stream's line end."""
+
+
+class KeepAlive:
+    """Stream item: wait ms, sending text every every_ms meanwhile."""
+
+    def __init__(self, ms, every_ms, text):
+        self.ms = ms
+        self.every_ms = every_ms
+        self.text = text
 
 
 def form_fields(ctype, body):
@@ -172,6 +381,61 @@ def jdump(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def jstr(obj):
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def fmt_spec(name, opts):
+    """The inverse of parse_spec (values %-encoded where needed)."""
+    out = [name]
+    for k, v in opts.items():
+        if any(c in v for c in ";%="):
+            v = quote(v, safe=",:/")
+        out.append("%s=%s" % (k, v))
+    return ";".join(out)
+
+
+def sub_spec(text, outer):
+    """A once/flap sub-spec ("," for ";"), plus the outer spec's options it
+    does not set itself -> (name, opts)."""
+    name, opts = parse_spec(str(text).replace(",", ";"))
+    for k, v in outer.items():
+        if k not in PICKER_OPTS and k not in opts:
+            opts[k] = v
+    return name, opts
+
+
+def message_text(content):
+    """The text of a message's content: a string, or the "text" of its
+    text parts (OpenAI) / blocks (Anthropic) joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content
+                       if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def answer_pieces(opts, prefill, anthropic=False):
+    """The content events of a word answer: (pieces, words skipped).
+    prefill: the assistant prefill text, or None."""
+    default = opt_int(opts, "chunks", 8) if anthropic else 8
+    w = min(100000, max(0, opt_int(opts, "words", default)))
+    words = ["w%d" % i for i in range(1, w + 1)]
+    pieces = [x + " " for x in words]
+    if prefill is None:
+        return pieces, 0
+    pw = prefill.split()
+    k = len(pw)
+    if k <= w and pw == words[:k]:
+        return pieces[k:], k
+    # the prefill ends inside word k: send the rest of that word first
+    if (1 <= k <= w and pw[:-1] == words[:k - 1] and not prefill[-1:].isspace()
+            and words[k - 1].startswith(pw[-1])):
+        return [words[k - 1][len(pw[-1]):] + " "] + pieces[k:], k - 1
+    return pieces, 0
+
+
 class State:
     def __init__(self, default_mode, name, models):
         self.lock = threading.Lock()
@@ -181,7 +445,12 @@ class State:
         self.configured_models = list(models)
         self.modes = {}
         self.flaky = {}
+        self.once = {}
         self.open = 0
+        self.ratelimit = 0
+        self.auth_keys = []
+        self.anthropic_auth = "x-api-key"
+        self.no_count_tokens = False
         self.reset()
 
     def reset(self):
@@ -189,6 +458,7 @@ class State:
         self.default = self.launch_default
         self.modes = {}
         self.flaky = {}
+        self.once = {}
         self.hits = {}
         self.paths = {}
         self.total = 0
@@ -219,6 +489,8 @@ class State:
             "default": self.default,
             "modes": dict(self.modes),
             "name": self.name,
+            "once": [{"model": m, "mode": spec, "count": n}
+                     for (m, spec), n in sorted(self.once.items())],
         }
 
 
@@ -333,7 +605,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             try:
                 reason = HTTPStatus(code).phrase
             except ValueError:
-                reason = "Status %d" % code
+                reason = "Overloaded" if code == 529 else "Status %d" % code
+        rec = getattr(self, "rec", None)
+        if rec is not None and rec["status"] is None:
+            rec["status"] = code
         lines = ["%s %d %s" % (version, code, reason),
                  "Date: " + http_date(),
                  "Server: mock-upstream",
@@ -437,6 +712,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return data
 
     def dispatch(self):
+        self.rec = None
         url = urlsplit(self.path)
         path = url.path or "/"
         try:
@@ -473,6 +749,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 break
         if path.endswith("/models"):
             kind = "models"
+        self.dialect = "anthropic" if kind in ANTHROPIC_ROUTES else "openai"
+        if kind == "count_tokens" and STATE.no_count_tokens:
+            kind = None
+        self.j = j if isinstance(j, dict) else None
         if kind == "models":
             route = "models" if self.command in ("GET", "HEAD") else "405"
             key = MODELS_KEY
@@ -483,6 +763,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             key = model if model is not None else NO_MODEL
 
         header_mode = self.headers.get("X-Mock-Mode")
+        hmap = {}
+        for k, v in self.headers.items():
+            k = k.lower()
+            hmap[k] = hmap[k] + ", " + v if k in hmap else v
+        auth_ok = None
+        if STATE.auth_keys and route not in ("404", "405"):
+            auth_ok = self.auth_ok(hmap)
+        prefill = self.find_prefill(route)
+        jd = self.j or {}
         with STATE.lock:
             STATE.hits[key] = STATE.hits.get(key, 0) + 1
             STATE.paths[path] = STATE.paths.get(path, 0) + 1
@@ -497,27 +786,82 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 spec = "ok"
             else:
                 spec = STATE.default
-            STATE.records.append({
+            self.req_no = STATE.total
+            self.rec = {
                 "method": self.command,
                 "path": self.path,
+                "query": url.query,
                 "headers": [[k, v] for k, v in self.headers.items()],
+                "header_map": hmap,
                 "body": body.decode("utf-8", "replace"),
                 "body_b64": base64.b64encode(body).decode(),
+                "json": j,
                 "model": model,
+                "stream": want_stream,
+                "route": route,
+                "dialect": self.dialect,
                 "mode": spec,
+                "effective_mode": None,
+                "status": None,
+                "auth_ok": auth_ok,
+                "has_stream_options": "stream_options" in jd,
+                "stream_options": jd.get("stream_options"),
+                "prefill": prefill is not None,
+                "prefill_text": prefill[0] if prefill else None,
+                "prefill_prefix": prefill[1] if prefill else None,
+                "continue_final_message": jd.get("continue_final_message"),
+                "add_generation_prompt": jd.get("add_generation_prompt"),
+                "continued_from": 0,
                 "time": time.time(),
-            })
+            }
+            STATE.records.append(self.rec)
+        self.prefill = prefill[0] if prefill else None
+        self.prefill_prefix = prefill[1] if prefill else None
         vlog("%s %s %s model=%s mode=%s" % (STATE.name, self.command, self.path, model, spec))
 
+        # OpenAI: type invalid_request_error as before; Anthropic: by status
+        etype = None if self.dialect == "anthropic" else "invalid_request_error"
         if route == "404":
-            self.send_json(404, self.error_obj(404, "mock: unknown path %s" % path,
-                                               "invalid_request_error"), {})
+            self.send_json(404, self.err_obj(404, "mock: unknown path %s" % path, etype), {})
             return
         if route == "405":
-            self.send_json(405, self.error_obj(405, "mock: method not allowed",
-                                               "invalid_request_error"), {})
+            self.send_json(405, self.err_obj(405, "mock: method not allowed", etype), {})
+            return
+        if auth_ok is False:
+            if self.dialect == "anthropic":
+                err = self.err_obj(401, "invalid x-api-key", "authentication_error")
+            else:
+                err = {"error": {"message": "Incorrect API key provided", "type":
+                                 "invalid_request_error", "param": None,
+                                 "code": "invalid_api_key"}}
+            self.send_json(401, err, {})
             return
         self.behave(spec, route, model, want_stream, j)
+
+    def auth_ok(self, hmap):
+        """Does the request carry one of the --require-auth keys, the way
+        its dialect sends it?"""
+        bearer = hmap.get("authorization", "")
+        bearer = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
+        if self.dialect == "anthropic":
+            how = STATE.anthropic_auth
+            if how in ("x-api-key", "either") and hmap.get("x-api-key") in STATE.auth_keys:
+                return True
+            return how in ("bearer", "either") and bearer in STATE.auth_keys
+        return bearer in STATE.auth_keys
+
+    def find_prefill(self, route):
+        """(text, "prefix" value) of an assistant message that ends the
+        body's messages (chat and messages routes), else None."""
+        if route not in ("chat", "messages") or self.j is None:
+            return None
+        msgs = self.j.get("messages")
+        if not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], dict):
+            return None
+        last = msgs[-1]
+        if last.get("role") != "assistant":
+            return None
+        return message_text(last.get("content")), last.get("prefix")
 
     # ---- control API ----------------------------------------------------
 
@@ -537,7 +881,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 n = 20
             n = max(0, min(n, MAX_RECORDS))
             with STATE.lock:
-                recs = list(STATE.records)
+                recs = [dict(r) for r in STATE.records]
             reply(200, recs[-n:] if n else [])
             return
         if path == "/_mock/reset" and self.command == "POST":
@@ -569,6 +913,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     else:
                         STATE.modes[m] = str(mode)
                     STATE.flaky.clear()
+                    for key in [k for k in STATE.once if k[0] == m]:
+                        del STATE.once[key]
                 reply(200, {"ok": True, "default": STATE.default, "modes": dict(STATE.modes)})
             return
         reply(404, {"ok": False, "error": "unknown control path %s" % path})
@@ -578,6 +924,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
     @staticmethod
     def error_obj(code, message, etype="mock_error"):
         return {"error": {"message": message, "type": etype, "param": None, "code": code}}
+
+    def err_obj(self, code, message, etype=None):
+        """An error body in the request's dialect (OpenAI: error_obj)."""
+        if self.dialect == "anthropic":
+            if etype is None or etype == "mock_error":
+                etype = ANTHROPIC_TYPES.get(code, "api_error" if code >= 500
+                                            else "invalid_request_error")
+            return {"type": "error", "error": {"type": etype, "message": message}}
+        if etype is None:
+            return self.error_obj(code, message)
+        return self.error_obj(code, message, etype)
 
     def send_json(self, code, obj, opts, extra=(), reason=None):
         body = obj if isinstance(obj, bytes) else jdump(obj)
@@ -609,29 +966,54 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers.append(("Content-Length", str(len(body))))
         self.send(self.head(code, headers, reason) + body)
 
-    def ok_body(self, route, model, opts):
+    @staticmethod
+    def usage_obj(opts, ntok):
+        p = opt_int(opts, "prompt_tokens", 10)
+        return {"prompt_tokens": p, "completion_tokens": ntok, "total_tokens": p + ntok,
+                "prompt_tokens_details": {"cached_tokens": opt_int(opts, "cached_tokens", 2)}}
+
+    @staticmethod
+    def anthropic_usage(opts, ntok):
+        return {"input_tokens": opt_int(opts, "prompt_tokens", 10), "output_tokens": ntok,
+                "cache_read_input_tokens": opt_int(opts, "cached_tokens", 2),
+                "cache_creation_input_tokens": 0}
+
+    def ok_body(self, route, model, opts, pieces=None):
+        """The 200 JSON answer; pieces: the words of a word answer."""
         name = STATE.name
-        content = opts.get("content", "hello from %s" % name)
+        words = pieces is not None and "content" not in opts
+        if words:
+            content = "".join(pieces)
+        else:
+            content = opts.get("content", "hello from %s" % name)
         now = int(time.time())
 
         def build(pad):
             text = content + pad
+            ntok = len(pieces) if words else max(1, len(text.split()))
             if route == "chat":
-                ntok = max(1, len(text.split()))
                 return {"id": "chatcmpl-mock", "object": "chat.completion", "created": now,
                         "model": model,
                         "choices": [{"index": 0,
                                      "message": {"role": "assistant", "content": text},
                                      "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 5, "completion_tokens": ntok,
-                                  "total_tokens": 5 + ntok}}
+                        "usage": self.usage_obj(opts, ntok)}
             if route == "completions":
-                ntok = max(1, len(text.split()))
                 return {"id": "cmpl-mock", "object": "text_completion", "created": now,
                         "model": model,
                         "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 5, "completion_tokens": ntok,
-                                  "total_tokens": 5 + ntok}}
+                        "usage": self.usage_obj(opts, ntok)}
+            if route == "messages":
+                return {"id": "msg_mock%06d" % self.req_no, "type": "message",
+                        "role": "assistant", "model": model,
+                        "content": [{"type": "text", "text": text}],
+                        "stop_reason": "end_turn", "stop_sequence": None,
+                        "usage": self.anthropic_usage(opts, ntok)}
+            if route == "count_tokens":
+                o = {"input_tokens": opt_int(opts, "prompt_tokens", 10)}
+                if pad:
+                    o["pad"] = pad
+                return o
             if route == "embeddings":
                 o = {"object": "list",
                      "data": [{"object": "embedding", "index": 0,
@@ -659,24 +1041,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- SSE --
 
-    def chunk_events(self, model, opts, count, finish=True):
-        """Yield the SSE payload strings of a normal completion stream."""
+    def chunk_events(self, model, opts, count, finish=True, pieces=None):
+        """Yield the SSE payload strings of a normal completion stream.
+        pieces (word answers): the contents after the role delta; count is
+        then ignored.  Usage as MODES_HELP says (include_usage comes from
+        the body, usage_on_last from opts)."""
         created = int(time.time())
         ev_bytes = opt_int(opts, "event_bytes", 0)
+        so = (self.j or {}).get("stream_options")
+        include = isinstance(so, dict) and so.get("include_usage") is True
+        on_last = opt_bool(opts, "usage_on_last")
+        empty_end = False
+        if pieces is not None:
+            count = len(pieces) + 1
+            if not pieces and finish:
+                count, empty_end = 2, True  # nothing left: one empty finish chunk
+        ntok = 0 if empty_end else (len(pieces) if pieces is not None
+                                    else max(0, (count or 1) - 1))
 
         def ev(i, last):
             if i == 0:
                 delta = {"role": "assistant", "content": ""}
+            elif empty_end:
+                delta = {}
+            elif pieces is not None:
+                delta = {"content": pieces[i - 1]}
             else:
                 delta = {"content": "tok%d " % i}
             o = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created,
                  "model": model,
                  "choices": [{"index": 0, "delta": delta,
                               "finish_reason": "stop" if last else None}]}
+            if include:
+                o["usage"] = None
+            if last and on_last:
+                o["usage"] = self.usage_obj(opts, ntok)
             s = json.dumps(o, separators=(",", ":"))
             if ev_bytes > len(s) + 8:
                 pad = "x" * (ev_bytes - len(s) - 8)
-                if i == 0:
+                if i == 0 or "content" not in delta:
                     delta["content"] = pad
                 else:
                     delta["content"] += pad
@@ -687,9 +1090,64 @@ class Handler(http.server.BaseHTTPRequestHandler):
         while count is None or i < count:
             yield ev(i, finish and count is not None and count > 1 and i == count - 1)
             i += 1
+        if finish and include and not on_last:
+            yield jstr({"id": "chatcmpl-mock", "object": "chat.completion.chunk",
+                        "created": created, "model": model, "choices": [],
+                        "usage": self.usage_obj(opts, ntok)})
+
+    @staticmethod
+    def first_token_wait(events, opts, text):
+        """events with a KeepAlive after the first one (first_token_ms)."""
+        ms = opt_int(opts, "first_token_ms", 0)
+        first = True
+        for e in events:
+            yield e
+            if first and ms > 0:
+                yield KeepAlive(ms, opt_int(opts, "keepalive_ms", 500), text)
+            first = False
+
+    def anthropic_events(self, model, opts, pieces, cut=False, error=False):
+        """Yield the Raw events of an Anthropic Messages stream."""
+        def ev(etype, obj):
+            return Raw("event: %s\ndata: %s\n\n" % (etype, jstr(obj)))
+
+        ping = ev("ping", {"type": "ping"})
+        usage = self.anthropic_usage(opts, 1)
+        yield ev("message_start", {"type": "message_start", "message": {
+            "id": "msg_mock%06d" % self.req_no, "type": "message", "role": "assistant",
+            "content": [], "model": model, "stop_reason": None, "stop_sequence": None,
+            "usage": usage}})
+        yield ev("content_block_start", {"type": "content_block_start", "index": 0,
+                                         "content_block": {"type": "text", "text": ""}})
+        yield ping
+        ms = opt_int(opts, "first_token_ms", 0)
+        if ms > 0:
+            yield KeepAlive(ms, opt_int(opts, "keepalive_ms", 500), ping)
+        for p in pieces:
+            yield ev("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                             "delta": {"type": "text_delta", "text": p}})
+        if error:
+            yield self.anthropic_error_event()
+            return
+        if cut:
+            return
+        yield ev("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield ev("message_delta", {"type": "message_delta",
+                                   "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                   "usage": {"output_tokens": len(pieces)}})
+        if not opt_bool(opts, "no_stop"):
+            yield ev("message_stop", {"type": "message_stop"})
+
+    @staticmethod
+    def anthropic_error_event():
+        return Raw("event: error\ndata: %s\n\n" % jstr(
+            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
 
     def stream(self, events, opts, done=True, abort=False):
-        """Send an SSE response.  events: iterable of payload strings."""
+        """Send an SSE response.  events: iterable of payload strings (sent
+        as "data: ..." events), Raw texts and KeepAlive waits.  abort: True
+        or "rst" ends with a TCP RST, "close" with a FIN (no chunked
+        terminator)."""
         close = opt_bool(opts, "close")
         crlf = opt_bool(opts, "crlf")
         split = opt_bool(opts, "split")
@@ -707,8 +1165,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
         state = {"n": 0}
 
-        def put(payload):
-            data = ("data: " + payload + nl + nl).encode()
+        def put(payload, raw=False, count=True):
+            if raw:
+                data = payload.replace("\n", nl).encode()
+            else:
+                data = ("data: " + payload + nl + nl).encode()
             if not close:
                 data = b"%x\r\n" % len(data) + data + b"\r\n"
             if split and len(data) >= 4:
@@ -723,26 +1184,43 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         time.sleep(split_ms / 1000.0)
             else:
                 self.send(data)
-            state["n"] += 1
+            if count:
+                state["n"] += 1
+
+        def keep_alive(ka):
+            start = time.monotonic()
+            every = max(1, ka.every_ms)
+            k = 1
+            while k * every < ka.ms:
+                time.sleep(max(0.0, start + k * every / 1000.0 - time.monotonic()))
+                put(ka.text, raw=True, count=False)
+                k += 1
+            time.sleep(max(0.0, start + ka.ms / 1000.0 - time.monotonic()))
 
         sent = 0
         first = True
         stall_after = opt_int(opts, "stall_after", 0)
         for payload in events:
+            if isinstance(payload, KeepAlive):
+                keep_alive(payload)
+                continue
             if not first and gap:
                 time.sleep(gap / 1000.0)
             if stall_after and state["n"] == stall_after:
                 time.sleep(opt_int(opts, "stall_ms", 5000) / 1000.0)
             first = False
-            put(payload)
+            put(payload, raw=isinstance(payload, Raw))
             sent += len(payload) + 8
             if total and sent >= total:
                 break
+        if abort == "close":
+            self.finish_close()
+            return
         if abort:
             time.sleep(opt_int(opts, "pause_ms", 50) / 1000.0)
             self.rst()
             return
-        if done and not opt_bool(opts, "no_done"):
+        if done and not opt_bool(opts, "no_done") and not opt_bool(opts, "finish_no_done"):
             if gap and not first:
                 time.sleep(gap / 1000.0)
             put("[DONE]")
@@ -755,28 +1233,80 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def behave(self, spec, route, model, want_stream, j):
         name, opts = parse_spec(spec)
+        self.behave_parsed(name, opts, spec, route, model, want_stream, 0)
+
+    def note(self, key, value):
+        if self.rec is not None:
+            self.rec[key] = value
+
+    def behave_parsed(self, name, opts, spec, route, model, want_stream, depth):
+        if name in ("once", "flap") and depth < 4:
+            name, opts = self.pick(name, opts, spec, model)
+            self.behave_parsed(name, opts, fmt_spec(name, opts), route, model,
+                               want_stream, depth + 1)
+            return
+        anth = self.dialect == "anthropic"
         delay = opt_int(opts, "delay_ms", 2000 if name == "slow" else 0)
         if name != "hang":
             self.sleep_ms(delay)
 
         if name == "flaky":
             name = self.flaky_pick(spec, opts)
+        self.note("effective_mode", fmt_spec(name, opts))
+        if self.request_rejected(opts):
+            return
+        prefill = self.prefill if route in ("chat", "messages") else None
+        word = anth or prefill is not None or any(
+            k in opts for k in ("words", "cut_after", "error_after"))
+        pieces = None
+        if word:
+            pieces, skipped = answer_pieces(opts, prefill, anth)
+            self.note("continued_from", skipped)
+
+        if route == "count_tokens":
+            if name == "no_count_tokens" or opt_bool(opts, "no_count_tokens"):
+                self.send_json(404, self.err_obj(404, "mock: count_tokens is not supported",
+                                                 "not_found_error"), opts)
+                return
+            if name in ("ok", "slow", "stream"):
+                self.send_json(200, self.ok_body(route, model, opts), opts)
+                return
+        if name == "no_count_tokens":
+            name = "ok"
 
         if name in ("ok", "slow"):
             if want_stream:
                 name = "stream"
             else:
-                self.send_json(200, self.ok_body(route, model, opts), opts)
+                self.send_json(200, self.ok_body(route, model, opts, pieces), opts)
                 return
         if name == "stream":
+            cut = "cut_after" in opts
+            err = "error_after" in opts
+            if cut or err:
+                pieces = pieces[:max(0, opt_int(opts, "cut_after" if cut else "error_after", 0))]
+            abort = ("close" if opts.get("cut") == "close" else "rst") if cut else False
+            if anth:
+                self.stream(self.anthropic_events(model, opts, pieces, cut, err and not cut),
+                            opts, done=False, abort=abort)
+                return
             total = opt_int(opts, "total_bytes", 0)
-            count = None if total else max(0, opt_int(opts, "chunks", 3))
-            self.stream(self.chunk_events(model, opts, count), opts)
+            count = None if total and pieces is None else max(0, opt_int(opts, "chunks", 3))
+            events = self.chunk_events(model, opts, count, not (cut or err), pieces)
+            events = self.first_token_wait(events, opts, Raw(": keep-alive\n\n"))
+            if err and not cut:
+                n = len(pieces)
+                events = list(events) + [jstr({"error": {
+                    "message": "mock error after %d events" % n, "type": "server_error"}})]
+            self.stream(events, opts, abort=abort)
             return
-        if name == "status" or name == "429" or (len(name) == 3 and name.isdigit()):
+        if name in ("status", "429") or (len(name) == 3 and name.isdigit()):
             code = 429 if name == "429" else (opt_int(opts, "code", 500) if name == "status"
                                                else int(name))
             self.status(code, opts)
+            return
+        if name in ("ctx400", "policy400"):
+            self.client_error(name, opts)
             return
         if name == "hang":
             self.hang()
@@ -786,14 +1316,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(opt_int(opts, "pause_ms", 50) / 1000.0)
             self.rst()
             return
-        if name == "reset":  # used by flaky: RST without a byte
+        if name == "reset":  # also used by flaky: RST without a byte
             self.rst()
             return
         if name == "reset_stream":
             count = max(0, opt_int(opts, "chunks", 2))
+            if anth:
+                pieces = answer_pieces({"words": str(max(0, count - 1))}, prefill)[0]
+                self.stream(self.anthropic_events(model, opts, pieces, cut=True), opts,
+                            done=False, abort=True)
+                return
             self.stream(self.chunk_events(model, opts, count, finish=False), opts, abort=True)
             return
         if name == "stream_error_first":
+            if anth:
+                events = list(self.anthropic_events(model, opts, []))[:3]
+                events = (events[:1] + events[2:3] if opt_bool(opts, "after_start") else [])
+                self.stream(events + [self.anthropic_error_event()], opts, done=False)
+                return
             if opt_bool(opts, "string"):
                 err = {"error": "mock stream error"}
             else:
@@ -802,9 +1342,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.stream([json.dumps(err, separators=(",", ":"))], opts)
             return
         if name == "stream_empty":
+            if anth:
+                events = list(self.anthropic_events(model, opts, []))
+                self.stream([events[0], events[-1]], opts, done=False)
+                return
             self.stream([], opts)
             return
         if name == "ok_error":
+            if anth:
+                self.send_json(200, self.err_obj(500, "mock error in a 200"), opts)
+                return
             self.send_json(200, {"error": {"message": "mock error in a 200", "type": "server_error",
                                            "code": None}}, opts)
             return
@@ -830,13 +1377,77 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.finish_close()
             return
         if name == "extra_after_body":
-            body = self.ok_body(route, model, opts)
+            body = self.ok_body(route, model, opts, pieces)
             self.send(self.head(200, [("Content-Type", "application/json"),
                                       ("Content-Length", str(len(body)))])
                       + body + b"HTTP/1.1 200 OK\r\n\r\nGARBAGE")
             return
-        self.send_json(400, self.error_obj(400, "mock: unknown mode %r" % name,
-                                           "invalid_request_error"), {})
+        self.send_json(400, self.err_obj(400, "mock: unknown mode %r" % name,
+                                         "invalid_request_error"), {})
+
+    def pick(self, name, opts, spec, model):
+        """once / flap: the (name, opts) this request runs."""
+        if name == "flap":
+            period = max(2, opt_int(opts, "period_ms", 1000))
+            failing = (int(time.time() * 1000) % period) * 2 < period
+            return sub_spec(opts.get("fail", "500") if failing else opts.get("then", "ok"), opts)
+        key = (model if model is not None else NO_MODEL, spec)
+        with STATE.lock:
+            n = STATE.once.get(key, 0)
+            STATE.once[key] = n + 1
+        if n < opt_int(opts, "times", 1):
+            return sub_spec(opts.get("first", "500"), opts)
+        return sub_spec(opts.get("then", "ok"), opts)
+
+    def request_rejected(self, opts):
+        """The checks of the body that run before the mode (prefill=,
+        reject_stream_options=); True when a 400 was sent."""
+        msg = None
+        if opt_bool(opts, "reject_stream_options") and "stream_options" in (self.j or {}):
+            msg = "Unrecognized request argument supplied: stream_options"
+            if self.dialect == "openai":
+                self.send_json(400, {"error": {"message": msg, "type": "invalid_request_error",
+                                               "param": None, "code": None}}, {})
+                return True
+        how = opts.get("prefill")
+        if msg is None and how and self.prefill is not None:
+            if how == "reject":
+                msg = "assistant prefill is not supported"
+            elif how == "need_prefix" and self.prefill_prefix is not True:
+                msg = "the last assistant message needs \"prefix\": true"
+            elif (how == "need_continue"
+                  and (self.j or {}).get("continue_final_message") is not True):
+                msg = "the last message is an assistant message: set continue_final_message"
+            elif how == "no_trailing_space" and self.prefill[-1:].isspace():
+                msg = "messages: final assistant content cannot end with trailing whitespace"
+        if msg is None:
+            return False
+        if self.dialect == "anthropic":
+            self.send_json(400, self.err_obj(400, msg, "invalid_request_error"), {})
+        else:
+            self.send_json(400, {"error": {"message": msg, "type": "invalid_request_error"}}, {})
+        return True
+
+    def client_error(self, name, opts):
+        """ctx400 / policy400."""
+        code = opt_int(opts, "status", 400)
+        if self.dialect == "anthropic":
+            msg = (PROMPT_TOO_LONG if name == "ctx400"
+                   else "Output blocked by content filtering policy")
+            self.send_json(code, self.err_obj(code, msg, "invalid_request_error"), opts)
+            return
+        if name == "policy400":
+            err = {"message": "Your request was rejected as a result of our safety system.",
+                   "type": "invalid_request_error", "param": "prompt",
+                   "code": "content_policy_violation"}
+        elif opts.get("form") == "message":
+            err = {"message": CTX_MESSAGE, "type": "invalid_request_error"}
+        elif opts.get("form") == "prompt_too_long":
+            err = {"message": PROMPT_TOO_LONG, "type": "invalid_request_error"}
+        else:
+            err = {"message": CTX_MESSAGE, "type": "invalid_request_error",
+                   "param": "messages", "code": "context_length_exceeded"}
+        self.send_json(code, {"error": err}, opts)
 
     def flaky_pick(self, spec, opts):
         rate = opt_float(opts, "rate", 0.3)
@@ -858,7 +1469,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             extra.append(("Retry-After", opts["retry_after"]))
         elif "retry_after_date" in opts:
             extra.append(("Retry-After", http_date(opt_float(opts, "retry_after_date", 0))))
-        body = jdump(self.error_obj(code, "mock status %d" % code))
+        if self.dialect == "anthropic":
+            body = jdump(self.err_obj(code, "Overloaded" if code == 529
+                                      else "mock status %d" % code))
+        else:
+            body = jdump(self.error_obj(code, "mock status %d" % code))
         if code in (204, 304) or code < 200:
             self.send(self.head(code, extra + [("Content-Length", "0")]))
             return
@@ -931,7 +1546,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     global STATE, VERBOSE
-    ap = argparse.ArgumentParser(description="mock OpenAI-compatible upstream",
+    ap = argparse.ArgumentParser(description="mock OpenAI-compatible (and Anthropic) upstream",
                                  epilog=MODES_HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0)
@@ -946,6 +1561,15 @@ def main():
                     help="close idle keep-alive connections after S seconds")
     ap.add_argument("--ratelimit", type=int, default=0,
                     help="send x-ratelimit-limit-requests: N (and remaining N-1) on every answer")
+    ap.add_argument("--require-auth", action="append", default=[], metavar="KEY",
+                    help="answer 401 unless the request carries KEY (repeatable: any of them); "
+                         "OpenAI routes: Authorization: Bearer KEY, Anthropic routes: "
+                         "x-api-key: KEY (see --anthropic-auth)")
+    ap.add_argument("--anthropic-auth", choices=("x-api-key", "bearer", "either"),
+                    default="x-api-key",
+                    help="how Anthropic routes carry the --require-auth key")
+    ap.add_argument("--no-count-tokens", action="store_true",
+                    help="/v1/messages/count_tokens is an unknown path (404)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 
@@ -961,6 +1585,9 @@ def main():
     models = [m for m in args.models.split(",") if m]
     STATE = State(args.mode, args.name, models)
     STATE.ratelimit = args.ratelimit
+    STATE.auth_keys = list(args.require_auth)
+    STATE.anthropic_auth = args.anthropic_auth
+    STATE.no_count_tokens = args.no_count_tokens
     Handler.timeout = args.idle_timeout
 
     try:
