@@ -27,7 +27,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 exec </dev/null
 
-all_targets="fuzz_http_request fuzz_http_response fuzz_json fuzz_sse fuzz_multipart fuzz_config fuzz_dns fuzz_pem"
+all_targets="fuzz_http_request fuzz_http_response fuzz_json fuzz_sse fuzz_multipart fuzz_config fuzz_dns fuzz_pem fuzz_usage"
 targets=${FUZZ_TARGETS:-$all_targets}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 cc=${FUZZ_CC:-clang}
@@ -44,11 +44,12 @@ srcs_of() {
     case $1 in
         fuzz_http_request | fuzz_http_response) echo "http_parse" ;;
         fuzz_json) echo "json rewrite buf" ;;
-        fuzz_sse) echo "sse json util buf" ;;
+        fuzz_sse) echo "sse event json util buf" ;;
         fuzz_multipart) echo "multipart util buf" ;;
         fuzz_config) echo "config buf" ;;
         fuzz_dns) echo "dns loop log util buf" ;;
         fuzz_pem) echo "tls buf log util" ;;
+        fuzz_usage) echo "usage json buf" ;;
         *) echo "fuzz.sh: unknown target '$1'" >&2; exit 2 ;;
     esac
 }
@@ -63,6 +64,7 @@ max_len_of() {
         fuzz_config) echo 65536 ;;
         fuzz_dns) echo 4400 ;;                                  # DNS_RECV_MAX + name and selectors
         fuzz_pem) echo 32768 ;;
+        fuzz_usage) echo 65536 ;;
     esac
 }
 

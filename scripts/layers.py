@@ -28,7 +28,10 @@ def modules(src):
             name, ext = os.path.splitext(f)
             if ext not in (".c", ".h"):
                 continue
-            if name in mods and mods[name][0] != layer:
+            # <module>_priv.h is a module's private header: part of it.
+            if name.endswith("_priv") and ext == ".h":
+                name = name[: -len("_priv")]
+            if name in mods and mods[name][0] != layer:  # noqa: E501
                 sys.exit("layers.py: module %s is in both %s and %s" % (name, mods[name][0], layer))
             mods.setdefault(name, (layer, []))[1].append(os.path.join(d, f))
     return mods
@@ -43,6 +46,8 @@ def edges(mods):
             with open(f, encoding="utf-8") as fh:
                 for inc in INCLUDE.findall(fh.read()):
                     dep = os.path.splitext(os.path.basename(inc))[0]
+                    if dep.endswith("_priv"):
+                        dep = dep[: -len("_priv")]
                     if dep != name and dep in mods:
                         deps.add(dep)
         out[name] = deps

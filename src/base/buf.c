@@ -149,6 +149,17 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     return 0;
 }
 
+int buf_append_u64(struct buf *b, uint64_t v)
+{
+    char d[20];
+    size_t n = 0;
+    do {
+        d[sizeof d - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(b, d + sizeof d - n, n);
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;

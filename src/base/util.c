@@ -243,3 +243,58 @@ int url_decode(const char *src, size_t n, char *out, size_t cap)
     out[o] = '\0';
     return 0;
 }
+
+static bool token_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+           ch == '_' || ch == '.' || ch == '+' || ch == '/' || ch == '=';
+}
+
+/* Mask the token at s[at...]: keep 3 bytes, then "...", drop the rest.
+ * Returns the index after the mask. */
+static size_t mask_token(char *s, size_t at)
+{
+    size_t end = at;
+    while (s[end] && token_char(s[end]))
+        end++;
+    if (end - at < 8)
+        return end;   /* too short to be a key */
+    size_t keep = at + 3;
+    memcpy(s + keep, "...", 3);
+    memmove(s + keep + 3, s + end, strlen(s + end) + 1);
+    return keep + 3;
+}
+
+void redact_secrets(char *s)
+{
+    size_t i = 0;
+    while (s[i]) {
+        bool boundary = i == 0 || !token_char(s[i - 1]);
+        if (boundary && (strncmp(s + i, "sk-", 3) == 0 || strncmp(s + i, "sk_", 3) == 0)) {
+            i = mask_token(s, i);
+            continue;
+        }
+        if (boundary && strncasecmp(s + i, "bearer ", 7) == 0) {
+            i = mask_token(s, i + 7);
+            continue;
+        }
+        size_t k = 0;
+        if (boundary && (strncasecmp(s + i, "api_key", 7) == 0 || strncasecmp(s + i, "api-key", 7) == 0))
+            k = 7;
+        else if (boundary && strncasecmp(s + i, "apikey", 6) == 0)
+            k = 6;
+        if (k) {
+            size_t j = i + k;
+            while (s[j] == '"' || s[j] == '\'' || s[j] == ' ')
+                j++;
+            if (s[j] == '=' || s[j] == ':') {
+                j++;
+                while (s[j] == '"' || s[j] == '\'' || s[j] == ' ')
+                    j++;
+                i = mask_token(s, j);
+                continue;
+            }
+        }
+        i++;
+    }
+}

@@ -53,4 +53,10 @@ uint64_t wall_ms(void);
  * bad escape, an encoded NUL, or when it does not fit. */
 int url_decode(const char *src, size_t n, char *out, size_t cap);
 
+/* Mask what looks like a credential in s (in place): "sk-..." / "sk_..."
+ * tokens, the token after "Bearer ", and the value after "api_key" /
+ * "api-key" / "apikey" and '=' or ':'.  Each becomes its first 3 bytes and
+ * "...".  For upstream error text shown to clients and written to logs. */
+void redact_secrets(char *s);
+
 #endif

@@ -20,6 +20,15 @@
 
 enum cfg_probe { CFG_PROBE_CHAT = 0, CFG_PROBE_EMBEDDINGS, CFG_PROBE_MODELS, CFG_PROBE_NONE };
 
+/* How a mapping continues a stream that broke on another candidate. */
+enum cfg_continuation {
+    CFG_CONT_NONE = 0,
+    CFG_CONT_PREFILL,
+    CFG_CONT_PREFIX,
+    CFG_CONT_CONTINUE_FINAL,
+    CFG_CONT_REPLAY,
+};
+
 struct health_entry;   /* owned by the health module, linked after load */
 struct stat_entry;
 
@@ -38,6 +47,7 @@ struct cfg_mapping {
     int weight;               /* default 1; 0 means 1 (reference); < 0 is an error */
     int max_failures;         /* 0 = use the global value; < 0 is an error */
     enum cfg_probe probe;     /* (new) default chat */
+    enum cfg_continuation continuation;   /* (new) default none */
     struct health_entry *health;  /* runtime links, NULL after load */
     struct stat_entry *stat;
 };

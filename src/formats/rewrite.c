@@ -72,3 +72,53 @@ int rewrite_model(const char *text, size_t n, const char *alias, struct buf *out
     r |= buf_append(out, text + v.end, n - v.end);
     return r < 0 ? -1 : 1;
 }
+
+int rewrite_spans(const char *text, size_t n, struct span_edit *e, size_t k, struct buf *out)
+{
+    /* k is a handful (model, id, created, an index, a text): insertion sort. */
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && e[j].start < e[j - 1].start; j--) {
+            struct span_edit t = e[j];
+            e[j] = e[j - 1];
+            e[j - 1] = t;
+        }
+    size_t pos = 0;
+    int r = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (e[i].start < pos || e[i].end < e[i].start || e[i].end > n)
+            continue;   /* overlapping or out of range: a caller's bug, skip it */
+        r |= buf_append(out, text + pos, e[i].start - pos);
+        r |= buf_append(out, e[i].with, e[i].len);
+        pos = e[i].end;
+    }
+    r |= buf_append(out, text + pos, n - pos);
+    return r < 0 ? -1 : 0;
+}
+
+int rewrite_prefill(const char *body, size_t len, const char *text, size_t n, enum prefill_kind kind,
+                    struct buf *out)
+{
+    struct json_val root, msgs;
+    struct json_error err;
+    if (json_parse(body, len, &root, &err) < 0 || root.type != JSON_OBJECT ||
+        !json_get(body, root, "messages", &msgs) || msgs.type != JSON_ARRAY)
+        return -1;
+    while (n && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    size_t close = msgs.end - 1;   /* the array's ']' */
+    int r = buf_append(out, body, close);
+    if (!json_is_empty(body, msgs))
+        r |= buf_append(out, ",", 1);
+    r |= buf_append_str(out, "{\"role\":\"assistant\",\"content\":");
+    r |= json_append_str(out, text, n);
+    if (kind == PREFILL_PREFIX)
+        r |= buf_append_str(out, ",\"prefix\":true");
+    r |= buf_append(out, "}", 1);
+    if (kind != PREFILL_CONTINUE_FINAL)
+        return r | buf_append(out, body + close, len - close);
+    size_t rclose = root.end - 1;   /* the object's '}' */
+    r |= buf_append(out, body + close, rclose - close);
+    r |= buf_append_str(out, ",\"continue_final_message\":true,\"add_generation_prompt\":false");
+    r |= buf_append(out, body + rclose, len - rclose);
+    return r < 0 ? -1 : 0;
+}

@@ -23,4 +23,30 @@ int rewrite_request(const char *body, struct json_val root, const char *model, c
  * string "model" (out untouched), -1 when out of memory. */
 int rewrite_model(const char *text, size_t n, const char *alias, struct buf *out);
 
+/* How a continuation hands the text already sent to the next candidate. */
+enum prefill_kind {
+    PREFILL_PLAIN,            /* a final {"role":"assistant","content":text} message */
+    PREFILL_PREFIX,           /* ... with "prefix": true (DeepSeek, Mistral) */
+    PREFILL_CONTINUE_FINAL,   /* ... and "continue_final_message": true, "add_generation_prompt": false (vLLM) */
+};
+
+/* The continuation request: body (a JSON object with a "messages" array,
+ * already rewritten for the candidate) with the assistant message
+ * appended, text[0, n) without its trailing whitespace.  0, or -1 when the
+ * body has no messages array or out of memory. */
+int rewrite_prefill(const char *body, size_t len, const char *text, size_t n, enum prefill_kind kind,
+                    struct buf *out);
+
+/* One replacement: text[start, end) becomes with[0, len). */
+struct span_edit {
+    size_t start;
+    size_t end;
+    const char *with;
+    size_t len;
+};
+
+/* Append text[0, n) to out with the edits applied.  The edits must not
+ * overlap; they are sorted here by start.  0, or -1 when out of memory. */
+int rewrite_spans(const char *text, size_t n, struct span_edit *edits, size_t k, struct buf *out);
+
 #endif

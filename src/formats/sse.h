@@ -4,10 +4,8 @@
  * the WHATWG event-stream format allows), carrying a partial line over
  * to the next call.  A line longer than SSE_LINE_MAX is not held: it is
  * handed over in pieces, marked partial, so memory stays bounded (such a
- * line is passed through unchanged).  The classifier tells, for one data
- * line, whether it carries an error, real content, the [DONE] marker or
- * nothing yet; the proxy uses it to decide, before committing a stream to
- * the client, whether the upstream is really answering. */
+ * line is passed through unchanged).  What an event says is event.h's
+ * business. */
 #ifndef AUTOSWITCH_SSE_H
 #define AUTOSWITCH_SSE_H
 
@@ -39,24 +37,8 @@ int sse_feed(struct sse_splitter *s, const char *p, size_t n, sse_line_fn fn, vo
 /* End of stream: a last line without an end is delivered with eol "". */
 int sse_finish(struct sse_splitter *s, sse_line_fn fn, void *ctx);
 
-enum sse_kind {
-    SSE_OTHER,      /* not a data line (comment, event:, id:, blank) */
-    SSE_NEUTRAL,    /* data without content yet (role-only delta, usage, created) */
-    SSE_CONTENT,    /* data with real content, or data we cannot judge */
-    SSE_DONE,       /* data: [DONE] */
-    SSE_ERROR,      /* data carrying an error object or error string */
-};
-
 /* The payload of a data line (after "data:" and one optional space), or
  * NULL when the line is not a data line. */
 const char *sse_data(const char *line, size_t len, size_t *plen);
-
-/* Classify one line; for SSE_ERROR, msg (cap bytes) gets the message. */
-enum sse_kind sse_classify(const char *line, size_t len, char *msg, size_t cap);
-
-/* Whether a whole non-stream answer is a JSON object whose "error" member
- * is not null (some providers answer a failure with status 200); msg (cap
- * bytes) gets the message.  The same judgement as SSE_ERROR for an event. */
-bool answer_has_error(const char *s, size_t n, char *msg, size_t cap);
 
 #endif

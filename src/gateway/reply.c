@@ -4,20 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "apierr.h"
 #include "json.h"
 
 void reply_error_json(struct buf *out, const char *message, const char *type, const char *code)
 {
-    buf_append_str(out, "{\"error\":{\"message\":");
-    json_append_str(out, message, strlen(message));
-    buf_append_str(out, ",\"type\":");
-    json_append_str(out, type, strlen(type));
-    buf_append_str(out, ",\"param\":null,\"code\":");
-    if (code)
-        json_append_str(out, code, strlen(code));
-    else
-        buf_append_str(out, "null");
-    buf_append_str(out, "}}");
+    apierr_json(out, DIALECT_OPENAI, 0, type, code, message);
 }
 
 void reply_error(struct conn *c, int status, const char *type, const char *code, const char *fmt, ...)
@@ -29,6 +21,21 @@ void reply_error(struct conn *c, int status, const char *type, const char *code,
     va_end(ap);
     struct buf b = BUF_INIT;
     reply_error_json(&b, msg, type, code);
+    buf_append(&b, "\n", 1);
+    conn_respond(c, status, "application/json", NULL, buf_head(&b), buf_len(&b));
+    buf_free(&b);
+}
+
+void reply_api_error(struct conn *c, enum dialect d, int status, const char *type, const char *code,
+                     const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct buf b = BUF_INIT;
+    apierr_json(&b, d, status, type, code, msg);
     buf_append(&b, "\n", 1);
     conn_respond(c, status, "application/json", NULL, buf_head(&b), buf_len(&b));
     buf_free(&b);

@@ -2,18 +2,21 @@
 
 #include "util.h"
 
+#define O DIALECT_OPENAI
 static const struct endpoint endpoints[] = {
-    { "/v1/chat/completions", DIALECT_OPENAI, EPC_CHAT, true, true, false },
-    { "/v1/completions", DIALECT_OPENAI, EPC_CHAT, false, true, false },
-    { "/v1/embeddings", DIALECT_OPENAI, EPC_EMBEDDINGS, false, true, false },
-    { "/v1/responses", DIALECT_OPENAI, EPC_CHAT, false, false, false },
-    { "/v1/images/generations", DIALECT_OPENAI, EPC_IMAGES, false, false, false },
-    { "/v1/images/edits", DIALECT_OPENAI, EPC_IMAGES, false, false, true },
-    { "/v1/moderations", DIALECT_OPENAI, EPC_MODERATIONS, false, true, false },
-    { "/v1/audio/speech", DIALECT_OPENAI, EPC_AUDIO, false, false, false },
-    { "/v1/audio/transcriptions", DIALECT_OPENAI, EPC_AUDIO, false, false, true },
-    { "/v1/audio/translations", DIALECT_OPENAI, EPC_AUDIO, false, false, true },
+    /* path                       dialect class      messages end rule   form   cont.  404 */
+    { "/v1/chat/completions",     O, EPC_CHAT,        true,  END_DONE,   false, true,  false },
+    { "/v1/completions",          O, EPC_CHAT,        false, END_DONE,   false, false, false },
+    { "/v1/embeddings",           O, EPC_EMBEDDINGS,  false, END_DONE,   false, false, false },
+    { "/v1/responses",            O, EPC_CHAT,        false, END_FINISH, false, false, false },
+    { "/v1/images/generations",   O, EPC_IMAGES,      false, END_ANY,    false, false, false },
+    { "/v1/images/edits",         O, EPC_IMAGES,      false, END_ANY,    true,  false, false },
+    { "/v1/moderations",          O, EPC_MODERATIONS, false, END_DONE,   false, false, false },
+    { "/v1/audio/speech",         O, EPC_AUDIO,       false, END_ANY,    false, false, false },
+    { "/v1/audio/transcriptions", O, EPC_AUDIO,       false, END_ANY,    true,  false, false },
+    { "/v1/audio/translations",   O, EPC_AUDIO,       false, END_ANY,    true,  false, false },
 };
+#undef O
 
 static const char *const class_names[EPC__COUNT] = {
     [EPC_CHAT] = "chat",

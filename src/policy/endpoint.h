@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The API dialect an endpoint speaks to clients and upstreams. */
-enum dialect { DIALECT_OPENAI, DIALECT_ANTHROPIC };
+#include "attempt.h"
+#include "event.h"
 
 /* Health is counted per (provider, upstream, class). */
 enum ep_class {
@@ -30,8 +30,10 @@ struct endpoint {
     enum dialect dialect;
     enum ep_class cls;
     bool needs_messages;    /* "messages is required" */
-    bool done_marker;       /* its streams end with data: [DONE] */
+    enum att_end_rule end_rule;   /* what a complete stream ends with */
     bool form;              /* also takes multipart/form-data (a file upload) */
+    bool continuable;       /* a broken stream can go on elsewhere (a "messages" array to prefill) */
+    bool not_found_passes;  /* a 404 is this route's own answer (count_tokens) */
 };
 
 /* The endpoint served at path[0, len), or NULL. */

@@ -166,8 +166,9 @@ static int on_body(void *ctx, const char *d, size_t n)
     return 0;   /* the status says it all */
 }
 
-static void on_done(void *ctx)
+static void on_done(void *ctx, bool clean)
 {
+    (void)clean;   /* the status says it all */
     struct slot *p = ctx;
     p->up = NULL;
     char what[96];
@@ -192,9 +193,9 @@ static void on_done(void *ctx)
     probe_end(p, ok, what);
 }
 
-static void on_fail(void *ctx, const char *reason, bool got_head)
+static void on_fail(void *ctx, enum up_error kind, const char *reason)
 {
-    (void)got_head;
+    (void)kind;
     struct slot *p = ctx;
     p->up = NULL;
     probe_end(p, false, reason);

@@ -64,6 +64,7 @@ struct upstream {
     uint64_t remaining;
     bool paused;
     char last_connect_err[160];
+    bool local_err;              /* the last connect attempt failed for want of our own resources */
     size_t alloc;                /* block size from mem_get */
 };
 
@@ -72,7 +73,8 @@ static size_t idle_total;
 static char scratch[UP_READ_CHUNK];
 
 static void up_on_io(void *ctx, int revents);
-static void up_fail(struct upstream *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void up_fail(struct upstream *u, enum up_error kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void up_update(struct upstream *u);
 static void connect_next(struct upstream *u);
 static void begin_resolve(struct upstream *u);
@@ -259,7 +261,7 @@ static bool retry_fresh(struct upstream *u)
     return true;
 }
 
-static void up_fail(struct upstream *u, const char *fmt, ...)
+static void up_fail(struct upstream *u, enum up_error kind, const char *fmt, ...)
 {
     if (u->state == U_DONE)
         return;
@@ -270,10 +272,9 @@ static void up_fail(struct upstream *u, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    bool got_head = u->got_head;
     up_release(u, false);
     if (u->cb.fail)
-        u->cb.fail(u->ctx, reason, got_head);
+        u->cb.fail(u->ctx, kind, reason);
 }
 
 static void up_finish(struct upstream *u, size_t extra)
@@ -281,13 +282,14 @@ static void up_finish(struct upstream *u, size_t extra)
     if (extra) {
         /* Nothing may follow a response we did not ask for: the framing
          * lied or the upstream is broken.  The body is not trusted. */
-        up_fail(u, "upstream sent %zu bytes after the end of the response", extra);
+        up_fail(u, UP_ERR_PROTOCOL, "upstream sent %zu bytes after the end of the response", extra);
         return;
     }
     bool keep = u->framing.keep_alive && u->sent_all && !u->write_broken;
+    bool clean = u->framing.body != HP_BODY_UNTIL_CLOSE || (xport_state(u->conn->x) & XPORT_CLEAN_END);
     up_release(u, keep);
     if (u->cb.done)
-        u->cb.done(u->ctx);
+        u->cb.done(u->ctx, clean);
 }
 
 /* ---------------- response parsing ---------------- */
@@ -329,7 +331,7 @@ static bool consume_body(struct upstream *u, const char *p, size_t n)
             p += used;
             n -= used;
             if (r == HP_CHUNK_ERROR) {
-                up_fail(u, "malformed chunked body from upstream");
+                up_fail(u, UP_ERR_PROTOCOL, "malformed chunked body from upstream");
                 return false;
             }
             if (r == HP_CHUNK_DATA) {
@@ -355,7 +357,7 @@ static bool consume_body(struct upstream *u, const char *p, size_t n)
 static bool consume_head(struct upstream *u, const char *p, size_t n)
 {
     if (buf_append(&u->head, p, n) < 0) {
-        up_fail(u, "out of memory reading the response head");
+        up_fail(u, UP_ERR_LOCAL, "out of memory reading the response head");
         return false;
     }
     for (;;) {
@@ -363,17 +365,17 @@ static bool consume_head(struct upstream *u, const char *p, size_t n)
         int r = hp_parse_response(buf_head(&u->head), buf_len(&u->head), &res);
         if (r == HP_INCOMPLETE) {
             if (buf_len(&u->head) > UP_MAX_HEAD_BYTES) {
-                up_fail(u, "upstream response head larger than %d bytes", UP_MAX_HEAD_BYTES);
+                up_fail(u, UP_ERR_PROTOCOL, "upstream response head larger than %d bytes", UP_MAX_HEAD_BYTES);
                 return false;
             }
             return true;
         }
         if (r == HP_TOO_MANY_HEADERS) {
-            up_fail(u, "upstream response has more than %d header fields", HP_MAX_HEADERS);
+            up_fail(u, UP_ERR_PROTOCOL, "upstream response has more than %d header fields", HP_MAX_HEADERS);
             return false;
         }
         if (r < 0 || r > UP_MAX_HEAD_BYTES) {
-            up_fail(u, r < 0 ? "invalid response head from upstream" : "upstream response head too large");
+            up_fail(u, UP_ERR_PROTOCOL, r < 0 ? "invalid response head from upstream" : "upstream response head too large");
             return false;
         }
         if (res.status >= 100 && res.status < 200 && res.status != 101) {
@@ -381,7 +383,7 @@ static bool consume_head(struct upstream *u, const char *p, size_t n)
             continue;
         }
         if (hp_response_framing(&res, false, &u->framing) < 0) {
-            up_fail(u, "invalid body framing in upstream response");
+            up_fail(u, UP_ERR_PROTOCOL, "invalid body framing in upstream response");
             return false;
         }
         u->got_head = true;
@@ -418,9 +420,9 @@ static void on_eof(struct upstream *u)
 {
     if (!u->got_head) {
         if (u->got_byte)
-            up_fail(u, "upstream closed the connection in the middle of the response head");
+            up_fail(u, UP_ERR_LOST, "upstream closed the connection in the middle of the response head");
         else
-            up_fail(u, "upstream closed the connection without answering");
+            up_fail(u, UP_ERR_LOST, "upstream closed the connection without answering");
         return;
     }
     if (u->framing.body == HP_BODY_UNTIL_CLOSE) {
@@ -428,7 +430,7 @@ static void on_eof(struct upstream *u)
         up_finish(u, 0);
         return;
     }
-    up_fail(u, "upstream closed the connection before the end of the body");
+    up_fail(u, UP_ERR_LOST, "upstream closed the connection before the end of the body");
 }
 
 static void do_read(struct upstream *u)
@@ -453,7 +455,8 @@ static void do_read(struct upstream *u)
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return;
-        up_fail(u, "%s", xport_error(u->conn->x));
+        up_fail(u, xport_state(u->conn->x) & XPORT_ESTABLISHED ? UP_ERR_LOST : UP_ERR_CONNECT, "%s",
+                xport_error(u->conn->x));
         return;
     }
 }
@@ -528,7 +531,7 @@ static void start_active(struct upstream *u)
 {
     u->state = U_ACTIVE;
     if (loop_add(u->conn->x->fd, POLLOUT, up_on_io, u) < 0) {
-        up_fail(u, "out of memory");
+        up_fail(u, UP_ERR_LOCAL, "out of memory");
         return;
     }
     /* Write from the loop, so no callback can run inside up_start. */
@@ -550,7 +553,7 @@ static void connected(struct upstream *u)
     struct pool *p = pool_get(u->key);
     if (!c || !p) {
         free(c);
-        up_fail(u, "out of memory");
+        up_fail(u, UP_ERR_LOCAL, "out of memory");
         return;
     }
     c->pool = p;
@@ -562,7 +565,7 @@ static void connected(struct upstream *u)
         if (!o) {
             close(fd);
             free(c);
-            up_fail(u, "tls: %s", err);
+            up_fail(u, UP_ERR_CONNECT, "tls: %s", err);
             return;
         }
         c->x = xport_tls(fd, u->host, o);
@@ -573,7 +576,7 @@ static void connected(struct upstream *u)
     }
     if (!c->x) {
         free(c);
-        up_fail(u, "out of memory");
+        up_fail(u, UP_ERR_LOCAL, "out of memory");
         return;
     }
     u->conn = c;
@@ -637,9 +640,12 @@ static void connect_next(struct upstream *u)
         }
         int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
+            /* Out of descriptors or memory is the gateway's own problem. */
+            u->local_err = errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS;
             snprintf(u->last_connect_err, sizeof u->last_connect_err, "socket: %s", strerror(errno));
             continue;
         }
+        u->local_err = false;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         u->fd = fd;
@@ -659,7 +665,7 @@ static void connect_next(struct upstream *u)
         close(fd);
         u->fd = -1;
     }
-    up_fail(u, "%s", u->last_connect_err[0] ? u->last_connect_err : "no address to connect to");
+    up_fail(u, u->local_err ? UP_ERR_LOCAL : UP_ERR_CONNECT, "%s", u->last_connect_err[0] ? u->last_connect_err : "no address to connect to");
 }
 
 static void on_resolved(void *ctx, const struct dns_addr *addrs, size_t n, const char *err)
@@ -667,7 +673,7 @@ static void on_resolved(void *ctx, const struct dns_addr *addrs, size_t n, const
     struct upstream *u = ctx;
     u->dns = NULL;
     if (err || n == 0) {
-        up_fail(u, "dns: %s: %s", u->host, err ? err : "no address");
+        up_fail(u, UP_ERR_CONNECT, "dns: %s: %s", u->host, err ? err : "no address");
         return;
     }
     if (n > DNS_MAX_ADDRS)
@@ -682,7 +688,7 @@ static void on_resolved(void *ctx, const struct dns_addr *addrs, size_t n, const
 static void on_resolve_oom(void *ctx)
 {
     struct upstream *u = ctx;
-    up_fail(u, "dns: %s: out of memory", u->host);
+    up_fail(u, UP_ERR_LOCAL, "dns: %s: out of memory", u->host);
 }
 
 static void begin_resolve(struct upstream *u)

@@ -29,17 +29,28 @@
 
 struct upstream;
 
+/* Why an exchange failed: it decides what the caller tries next. */
+enum up_error {
+    UP_ERR_CONNECT,    /* no exchange happened: DNS, connect, TLS handshake, the CA bundle */
+    UP_ERR_LOST,       /* the connection broke after it carried the request */
+    UP_ERR_PROTOCOL,   /* the answer broke HTTP: bad head, lying framing, bytes after the end */
+    UP_ERR_LOCAL,      /* our own resources: out of memory or descriptors (not the upstream's fault) */
+};
+
 struct up_callbacks {
     /* The final response head (1xx skipped).  Return 0 to go on reading
      * the body, -1 to abandon the exchange (no further callbacks). */
     int (*head)(void *ctx, const struct hp_response *res);
     /* Body bytes, de-chunked.  0 to go on, -1 to abandon. */
     int (*body)(void *ctx, const char *p, size_t n);
-    /* The body ended where its framing says.  The exchange is over. */
-    void (*done)(void *ctx);
-    /* The exchange failed; it is over.  got_head: a response head had
-     * arrived (the failure is in the body). */
-    void (*fail)(void *ctx, const char *reason, bool got_head);
+    /* The body ended where its framing says.  The exchange is over.
+     * clean: false for a body framed by the connection's close that ended
+     * with a TLS connection closed without close_notify, i.e. possibly
+     * cut by whoever sits on the path (streams judge by their events;
+     * a whole answer must not be trusted). */
+    void (*done)(void *ctx, bool clean);
+    /* The exchange failed; it is over. */
+    void (*fail)(void *ctx, enum up_error kind, const char *reason);
 };
 
 struct up_request {

@@ -732,6 +732,7 @@ struct tls_conn {
     bool offered_session;
     bool hs_done;                  /* SENDAPP has appeared once */
     bool resumed;
+    bool clean_close;            /* close_notify arrived */
     bool eof;                      /* recv() returned 0 */
     bool session_dropped;
     int recv_errno, send_errno;    /* first socket failure in each direction */
@@ -882,8 +883,12 @@ static enum rstate read_state(struct tls_conn *t)
     if (t->local_err[0])
         return R_FAIL;
     unsigned st = br_ssl_engine_current_state(eng(t));
-    if (st & BR_SSL_CLOSED)
-        return br_ssl_engine_last_error(eng(t)) == BR_ERR_OK ? R_EOF : R_FAIL;
+    if (st & BR_SSL_CLOSED) {
+        if (br_ssl_engine_last_error(eng(t)) != BR_ERR_OK)
+            return R_FAIL;
+        t->clean_close = true;   /* the peer's close_notify */
+        return R_EOF;
+    }
     if (st & BR_SSL_RECVAPP)
         return R_DATA;
     if (t->recv_errno)
@@ -1106,6 +1111,14 @@ static const char *tls_error(struct xport *x)
     return t->err;
 }
 
+/* A TCP end without close_notify may be an attacker cutting the answer
+ * (RFC 5246 7.2.1): the client judges, by how the body is framed. */
+static unsigned tls_state(struct xport *x)
+{
+    struct tls_conn *t = (struct tls_conn *)x;
+    return (t->hs_done ? XPORT_ESTABLISHED : 0) | (t->clean_close ? XPORT_CLEAN_END : 0);
+}
+
 static bool tls_resumed_op(struct xport *x)
 {
     return ((struct tls_conn *)x)->resumed;
@@ -1146,7 +1159,7 @@ static void tls_free(struct xport *x)
 }
 
 static const struct xport_ops tls_ops = {
-    tls_read, tls_write, tls_flush, tls_events, tls_buffered, tls_error, tls_resumed_op, tls_free,
+    tls_read, tls_write, tls_flush, tls_events, tls_buffered, tls_error, tls_resumed_op, tls_state, tls_free,
 };
 
 /* Configure the engine and start the handshake (the ClientHello waits in

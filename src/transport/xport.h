@@ -35,8 +35,13 @@ struct xport_ops {
     const char *(*error)(struct xport *x);
     /* Whether the secure session was resumed (TLS) - for tests and stats. */
     bool (*resumed)(struct xport *x);
+    /* XPORT_* bits: what the transport can say about itself. */
+    unsigned (*state)(struct xport *x);
     void (*free)(struct xport *x);
 };
+
+#define XPORT_ESTABLISHED 1u   /* application bytes can flow (TLS: the handshake is done) */
+#define XPORT_CLEAN_END 2u     /* the peer ended properly (TLS: close_notify, not a bare TCP close) */
 
 struct xport {
     const struct xport_ops *ops;
@@ -52,6 +57,7 @@ static inline int xport_flush(struct xport *x) { return x->ops->flush(x); }
 static inline short xport_events(struct xport *x, short want) { return x->ops->events(x, want); }
 static inline bool xport_buffered(struct xport *x) { return x->ops->buffered(x); }
 static inline const char *xport_error(struct xport *x) { return x->ops->error(x); }
+static inline unsigned xport_state(struct xport *x) { return x->ops->state(x); }
 static inline void xport_free(struct xport *x) { if (x) x->ops->free(x); }
 
 #endif

@@ -1,5 +1,6 @@
-/* libFuzzer target: the event-stream splitter (sse_feed, sse_finish) and
- * the classifier (sse_data, sse_classify).
+/* libFuzzer target: the event-stream splitter (sse_feed, sse_finish),
+ * sse_data, and the event reader of both dialects (event_read,
+ * event_usage).
  *
  * Input: see fuzz_common.h.  The control bytes give the split sizes (a
  * byte 0xfe makes an empty feed).  Flags (high nibble of byte 0):
@@ -16,10 +17,12 @@
  * splitter's own buffer, a text never holds CR or LF, and the ends are
  * "", "\n", "\r\n" or "\r"; the concatenation of all text + end equals
  * the input exactly; the logical lines (pieces joined, a CRLF cut in two
- * rejoined) are those of a plain splitter written here; sse_classify on
- * each line returns a known kind with a terminated message, and so does
- * answer_has_error on the whole input. */
+ * rejoined) are those of a plain splitter written here; event_read on
+ * each data line, as OpenAI and as Anthropic, returns a known kind with a
+ * terminated message and spans inside the payload, and answer_has_error
+ * on the whole input a terminated message. */
 #include "buf.h"
+#include "event.h"
 #include "fuzz_common.h"
 #include "sse.h"
 
@@ -45,28 +48,43 @@ struct ctx {
     size_t classify_left;
 };
 
+static void check_span(struct json_val v, size_t n, const char *what)
+{
+    if (v.type != JSON_INVALID)
+        FUZZ_CHECK(v.start <= v.end && v.end <= n, "%s span outside the payload", what);
+}
+
+static void read_event(enum dialect d, const char *p, size_t n)
+{
+    struct ev_info ev;
+    event_read(d, p, n, &ev);
+    FUZZ_CHECK(ev.kind == EVK_NEUTRAL || ev.kind == EVK_CONTENT || ev.kind == EVK_DONE || ev.kind == EVK_ERROR,
+               "event_read kind %d", (int)ev.kind);
+    FUZZ_CHECK(memchr(ev.msg, '\0', sizeof ev.msg) != NULL, "event message not terminated");
+    FUZZ_CHECK(ev.kind == EVK_CONTENT || ev.content == 0, "content bits on a kind without content");
+    check_span(ev.root, n, "root");
+    check_span(ev.text, n, "text");
+    check_span(ev.usage, n, "usage");
+    if (ev.text.type != JSON_INVALID)
+        FUZZ_CHECK(ev.text.type == JSON_STRING, "the text span is not a string");
+    struct tokens t = { 0, 0, 0, 0 };
+    event_usage(d, p, ev.usage, &t);
+    FUZZ_CHECK(t.prompt <= (1ull << 62) * 3 && t.completion <= (1ull << 62), "token counts out of range");
+}
+
 static void classify(struct ctx *c, const char *t, size_t len)
 {
     if (!c->classify_left)
         return;
     c->classify_left--;
-    char msg[80];
-    size_t caps[] = { 0, 1, 7, sizeof msg };
-    size_t cap = caps[c->calls % 4];
-    memset(msg, 0x55, sizeof msg);
-    enum sse_kind k = sse_classify(t, len, msg, cap);
-    FUZZ_CHECK(k == SSE_OTHER || k == SSE_NEUTRAL || k == SSE_CONTENT || k == SSE_DONE || k == SSE_ERROR,
-               "sse_classify returned %d", (int)k);
-    if (k == SSE_ERROR && cap)
-        FUZZ_CHECK(memchr(msg, '\0', cap) != NULL, "error message not terminated within cap %zu", cap);
     size_t pl = 12345;
     const char *d = sse_data(t, len, &pl);
-    if (d) {
-        FUZZ_CHECK(len >= 5 && memcmp(t, "data:", 5) == 0, "sse_data on a non-data line");
-        FUZZ_CHECK(d >= t + 5 && d <= t + 6 && d + pl == t + len, "sse_data view");
-    } else {
-        FUZZ_CHECK(k == SSE_OTHER, "kind %d for a line that is not data", (int)k);
-    }
+    if (!d)
+        return;
+    FUZZ_CHECK(len >= 5 && memcmp(t, "data:", 5) == 0, "sse_data on a non-data line");
+    FUZZ_CHECK(d >= t + 5 && d <= t + 6 && d + pl == t + len, "sse_data view");
+    read_event(DIALECT_OPENAI, d, pl);
+    read_event(DIALECT_ANTHROPIC, d, pl);
 }
 
 static void push_line(struct ctx *c, const char *eol, size_t eol_len)

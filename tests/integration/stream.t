@@ -67,7 +67,13 @@ curl -s -N -D "$TMP/h" "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d "$sbody" >/
 is "$(hdr X-Autoswitch-Provider)" "pb" "a stream idle before any content fails over"
 mock_mode A a-st "stream;no_done=1;close=1"
 body=$(curl -s -N "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d "$sbody")
-like "$body" 'ended without \[DONE\]' "a close-delimited stream cut off without [DONE] ends with an error event"
+like "$(printf '%s' "$body" | tr '\n' ' ')" '"finish_reason":"stop".*data: \[DONE\]' \
+    "a stream that ends cleanly after its finish_reason but without [DONE] is complete: the gateway adds [DONE]"
+unlike "$body" '"error"' "... and no error event"
+mock_mode A a-st "stream;words=6;cut_after=3;cut=close"
+body=$(curl -s -N "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d "$sbody")
+like "$(printf '%s' "$body" | tr '\n' ' ')" 'w3 .*data: \{"error":\{"message":"upstream closed the connection before the end of the body"' \
+    "a stream cut after content without a finish ends with an error event"
 mock_mode A a-st null
 
 # ---- client disconnect mid-stream: the upstream connection closes at once ----

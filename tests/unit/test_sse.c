@@ -1,7 +1,7 @@
 /* Unit tests of sse.c: the line splitter (every way of cutting a stream
  * into reads gives the same lines and the same bytes, CR / LF / CRLF
- * endings, a CRLF cut between reads, over-long lines in pieces, stopping),
- * sse_data, the event classifier and answer_has_error. */
+ * endings, a CRLF cut between reads, over-long lines in pieces, stopping)
+ * and sse_data.  What an event says: test_event.c. */
 #include "buf.h"
 #include "sse.h"
 #include "tap.h"
@@ -233,70 +233,6 @@ static void test_data(void)
     }
 }
 
-/* ---------------- the classifier ---------------- */
-
-static void test_classify(void)
-{
-    struct { const char *line; enum sse_kind want; const char *msg; } cases[] = {
-        { "data: [DONE]", SSE_DONE, NULL },
-        { "data:[DONE]  ", SSE_DONE, NULL },
-        { ": keep-alive", SSE_OTHER, NULL },
-        { "event: message", SSE_OTHER, NULL },
-        { "", SSE_OTHER, NULL },
-        { "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}", SSE_NEUTRAL, NULL },
-        { "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}", SSE_NEUTRAL, NULL },
-        { "data: {\"choices\":[],\"usage\":{\"total_tokens\":3}}", SSE_NEUTRAL, NULL },
-        { "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}", SSE_CONTENT, NULL },
-        { "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}", SSE_CONTENT, NULL },
-        { "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hm\"}}]}", SSE_CONTENT, NULL },
-        { "data: {\"choices\":[{\"text\":\"legacy\"}]}", SSE_CONTENT, NULL },
-        { "data: {\"choices\":[{\"delta\":{\"content\":null}}],\"error\":null}", SSE_NEUTRAL, NULL },
-        { "data: {\"type\":\"response.output_text.delta\",\"delta\":\"x\"}", SSE_CONTENT, NULL },
-        { "data: {\"type\":\"response.created\",\"response\":{\"error\":null}}", SSE_NEUTRAL, NULL },
-        { "data: not json at all", SSE_CONTENT, NULL },
-        { "data: {\"error\":{\"message\":\"quota exceeded\",\"type\":\"x\"}}", SSE_ERROR, "quota exceeded" },
-        { "data: {\"error\":\"plain string\"}", SSE_ERROR, "plain string" },
-        { "data: {\"error\":{\"code\":42}}", SSE_ERROR, "{\"code\":42}" },
-        { "data: {\"type\":\"error\",\"message\":\"overloaded\"}", SSE_ERROR, "overloaded" },
-        { "data: {\"type\":\"response.failed\",\"response\":{\"error\":{\"message\":\"boom\"}}}", SSE_ERROR,
-          "boom" },
-    };
-    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        char msg[64] = "unset";
-        enum sse_kind k = sse_classify(cases[i].line, strlen(cases[i].line), msg, sizeof msg);
-        is_int(k, cases[i].want, "classify %s", cases[i].line);
-        if (cases[i].msg)
-            is_str(msg, cases[i].msg, "... its message");
-    }
-    char small[8];
-    const char *long_msg = "data: {\"error\":\"a long message\"}";
-    sse_classify(long_msg, strlen(long_msg), small, sizeof small);
-    is_str(small, "a long ", "an error message is cut to the caller's room");
-}
-
-/* ---------------- answer_has_error ---------------- */
-
-static void test_answer_error(void)
-{
-    struct { const char *body; bool want; const char *msg; } cases[] = {
-        { "{\"error\":{\"message\":\"model overloaded\",\"type\":\"server_error\"}}", true, "model overloaded" },
-        { "{\"error\":\"busy\"}", true, "busy" },
-        { "{\"id\":\"resp_1\",\"status\":\"completed\",\"error\":null,\"output\":[]}", false, NULL },
-        { "{\"choices\":[{\"message\":{\"content\":\"the \\\"error\\\": key\"}}]}", false, NULL },
-        { "{\"choices\":[{\"message\":{\"content\":\"x\",\"error\":{\"m\":1}}}]}", false, NULL },
-        { "[{\"error\":\"not at the top\"}]", false, NULL },
-        { "{\"error\":{\"message\":", false, NULL },
-        { "", false, NULL },
-    };
-    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        char msg[64] = "unset";
-        bool got = answer_has_error(cases[i].body, strlen(cases[i].body), msg, sizeof msg);
-        ok(got == cases[i].want, "answer_has_error(%s) is %s", cases[i].body, cases[i].want ? "true" : "false");
-        if (cases[i].msg)
-            is_str(msg, cases[i].msg, "... its message");
-    }
-}
-
 int main(void)
 {
     test_whole();
@@ -305,7 +241,5 @@ int main(void)
     test_long_line();
     test_stop();
     test_data();
-    test_classify();
-    test_answer_error();
     return tap_done();
 }

@@ -1,0 +1,98 @@
+#include "reqbody.h"
+
+#include <string.h>
+
+#include "reply.h"
+#include "util.h"
+
+static int check_model(struct conn *c, const struct endpoint *ep, const char *model, size_t len)
+{
+    if (len > MODEL_NAME_MAX || len != strlen(model) || strpbrk(model, "\r\n")) {
+        reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL,
+                        "model must be a name of at most %d bytes without NUL or line breaks", MODEL_NAME_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int bad(struct conn *c, const struct endpoint *ep, const char *msg)
+{
+    reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL, "%s", msg);
+    return -1;
+}
+
+static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *ep)
+{
+    const char *b = buf_len(&rb->body) ? buf_head(&rb->body) : "";
+    size_t n = buf_len(&rb->body);
+    struct json_val v;
+    struct json_error err;
+    if (json_parse(b, n, &rb->root, &err) < 0) {
+        reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL, "invalid JSON body: %s at byte %zu",
+                        err.msg, err.offset);
+        return -1;
+    }
+    if (rb->root.type != JSON_OBJECT)
+        return bad(c, ep, "the request body must be a JSON object");
+    if (!json_get(b, rb->root, "model", &v) || v.type != JSON_STRING || v.end - v.start <= 2)
+        return bad(c, ep, "model is required");
+    if (check_model(c, ep, rb->model, json_str_decode(b, v, rb->model, sizeof rb->model)) < 0)
+        return -1;
+    if (ep->needs_messages &&
+        (!json_get(b, rb->root, "messages", &v) || v.type != JSON_ARRAY || json_is_empty(b, v)))
+        return bad(c, ep, "messages is required");
+    rb->stream = json_get(b, rb->root, "stream", &v) && v.type == JSON_TRUE;
+    return 0;
+}
+
+/* A file upload (audio, an image to edit): the model is a form field. */
+static int read_form(struct reqbody *rb, struct conn *c, const struct endpoint *ep, const char *boundary)
+{
+    static const char *const names[] = { "model", "stream" };
+    struct mp_field fields[2];
+    const char *why;
+    const char *b = buf_len(&rb->body) ? buf_head(&rb->body) : "";
+    if (multipart_scan(b, buf_len(&rb->body), boundary, names, 2, fields, &why) < 0) {
+        reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL, "invalid multipart body: %s", why);
+        return -1;
+    }
+    if (!fields[0].found || fields[0].end == fields[0].start)
+        return bad(c, ep, "model is required");
+    size_t len = fields[0].end - fields[0].start;
+    if (len <= MODEL_NAME_MAX) {
+        memcpy(rb->model, b + fields[0].start, len);
+        rb->model[len] = '\0';
+    }
+    if (check_model(c, ep, rb->model, len) < 0)
+        return -1;
+    rb->form_model = fields[0];
+    rb->stream = fields[1].found && mem_eq(b + fields[1].start, fields[1].end - fields[1].start, "true");
+    return 0;
+}
+
+int reqbody_read(struct reqbody *rb, struct conn *c, struct request *r, const struct endpoint *ep)
+{
+    memset(rb, 0, sizeof *rb);
+    rb->body = r->body;   /* take the body: read once, kept for retries */
+    memset(&r->body, 0, sizeof r->body);
+    const struct hp_header *ct = hp_find(r->hp.headers, r->hp.num_headers, "content-type");
+    bool form = ep->form && ct && ct->value_len >= 10 && mem_ieq(ct->value, 10, "multipart/");
+    if (!form)
+        return read_json(rb, c, ep);
+    char boundary[MP_BOUNDARY_MAX + 1];
+    if (multipart_boundary(ct->value, ct->value_len, boundary, sizeof boundary) < 0)
+        return bad(c, ep, "invalid multipart body: the Content-Type must be multipart/form-data with a valid boundary");
+    buf_append(&rb->form_ctype, ct->value, ct->value_len);
+    return read_form(rb, c, ep, boundary);
+}
+
+void reqbody_free(struct reqbody *rb)
+{
+    buf_free(&rb->body);
+    buf_free(&rb->form_ctype);
+}
+
+bool reqbody_is_form(const struct reqbody *rb)
+{
+    return buf_len(&rb->form_ctype) > 0;
+}
