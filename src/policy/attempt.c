@@ -363,6 +363,28 @@ void att_end_stream_with_error(struct attempt *a, const char *reason, bool with_
     a->phase = PH_OVER;
 }
 
+/* The gateway's own final answer: request_timeout, or every attempt
+ * failed (the kept 400 when there is one).  with_outcome: the attempt
+ * that ends here reports with the FINISH. */
+static void final_answer(struct attempt *a, bool with_outcome)
+{
+    if (a->deadline_hit) {
+        respond_error(a, 504, "upstream_error", "request_timeout", a->last_error);
+    } else if (buf_len(&a->fallback)) {
+        respond(a, ORIGIN_FALLBACK, a->fallback_status, a->fallback_ctype, buf_head(&a->fallback),
+                buf_len(&a->fallback));
+    } else {
+        char msg[ATT_REASON_MAX + 32];
+        snprintf(msg, sizeof msg, "all providers failed: %s", a->last_error[0] ? a->last_error : "no candidate");
+        respond_error(a, 502, "upstream_error", NULL, msg);
+    }
+    if (with_outcome)
+        queue_end(a, ACT_FINISH);
+    else
+        att_queue(a, ACT_FINISH);
+    a->phase = PH_OVER;
+}
+
 void att_exhausted(struct attempt *a, uint64_t now)
 {
     begin_input(a);
@@ -381,18 +403,7 @@ void att_exhausted(struct attempt *a, uint64_t now)
             return;
         }
     }
-    if (a->deadline_hit) {
-        respond_error(a, 504, "upstream_error", "request_timeout", a->last_error);
-    } else if (buf_len(&a->fallback)) {
-        respond(a, ORIGIN_FALLBACK, a->fallback_status, a->fallback_ctype, buf_head(&a->fallback),
-                buf_len(&a->fallback));
-    } else {
-        char msg[ATT_REASON_MAX + 32];
-        snprintf(msg, sizeof msg, "all providers failed: %s", a->last_error[0] ? a->last_error : "no candidate");
-        respond_error(a, 502, "upstream_error", NULL, msg);
-    }
-    att_queue(a, ACT_FINISH);
-    a->phase = PH_OVER;
+    final_answer(a, false);
 }
 
 void att_no_continuation(struct attempt *a)
@@ -682,7 +693,7 @@ void att_timer(struct attempt *a, uint64_t now)
         a->deadline_hit = true;
         snprintf(a->last_error, sizeof a->last_error, "request_timeout reached before an answer");
         att_set_outcome(a, OUT_FAILURE, false, a->last_error);
-        queue_end(a, ACT_FAILOVER);
+        final_answer(a, true);
         return;
     }
     if (a->phase != PH_STREAM && now >= a->started + a->tgt.timeout_ms) {

@@ -106,14 +106,15 @@ static void start_forwarding(struct attempt *a)
     /* Say so in a comment (clients ignore them) ahead of the event being
      * assembled: move that event's lines behind the note. */
     size_t partial = buf_len(&a->ev) - a->ev_start;
-    buf_clear(&a->scratch);
-    buf_append(&a->scratch, buf_head(&a->ev) + a->ev_start, partial);
+    struct buf held = BUF_INIT;   /* not scratch: it holds the event's text */
+    buf_append(&held, buf_head(&a->ev) + a->ev_start, partial);
     a->ev.end -= partial;
     buf_append_str(&a->ev, RESUMED_NOTE);
     buf_append_str(&a->ev, a->tgt.label ? a->tgt.label : "another provider");
     buf_append_str(&a->ev, "\n\n");
     a->ev_start = buf_len(&a->ev);
-    buf_append(&a->ev, buf_head(&a->scratch), buf_len(&a->scratch));
+    buf_append(&a->ev, buf_head(&held), buf_len(&held));
+    buf_free(&held);
 }
 
 /* Replay: the text must first say again what the client already has.
@@ -289,8 +290,8 @@ static int on_data(struct attempt *a, const char *line, const char *s, size_t n,
         event_usage(a->pol.dialect, s, ev.usage, &a->out.usage);
         a->out.has_usage = true;
     }
-    if (ev.usage_only && a->pol.hide_usage_chunk)
-        a->ev_drop = true;
+    /* The data line decides for its event, whatever its event: line said. */
+    a->ev_drop = ev.usage_only && a->pol.hide_usage_chunk;
     a->saw_finish |= ev.finish;
     if (ev.kind == EVK_DONE)
         a->saw_done = true;
@@ -422,6 +423,7 @@ static void check_cont(struct attempt *a, uint64_t now, bool ended)
         return;
     }
     if (a->stream_broken) {
+        flush(a);
         snprintf(reason, sizeof reason, "stream error after content: %s", a->stream_err);
         att_failed(a, FC_NEXT, a->status, reason, now);
         return;
@@ -460,6 +462,7 @@ static void check(struct attempt *a, uint64_t now, bool ended)
         commit(a, now);
     }
     if (a->stream_broken) {
+        flush(a);   /* the events before the error are the client's */
         snprintf(reason, sizeof reason, "stream error after content: %s", a->stream_err);
         att_failed(a, FC_NEXT, a->status, reason, now);
         return;
