@@ -27,7 +27,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 exec </dev/null
 
-all_targets="fuzz_http_request fuzz_http_response fuzz_json fuzz_sse fuzz_multipart fuzz_config fuzz_dns fuzz_pem fuzz_usage"
+all_targets="fuzz_http_request fuzz_http_response fuzz_json fuzz_sse fuzz_multipart fuzz_config fuzz_dns fuzz_pem fuzz_usage fuzz_attempt"
 targets=${FUZZ_TARGETS:-$all_targets}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 cc=${FUZZ_CC:-clang}
@@ -46,10 +46,11 @@ srcs_of() {
         fuzz_json) echo "json rewrite buf" ;;
         fuzz_sse) echo "sse event json util buf" ;;
         fuzz_multipart) echo "multipart util buf" ;;
-        fuzz_config) echo "config buf" ;;
+        fuzz_config) echo "config config_url buf" ;;
         fuzz_dns) echo "dns loop log util buf" ;;
         fuzz_pem) echo "tls buf log util" ;;
         fuzz_usage) echo "usage json buf" ;;
+        fuzz_attempt) echo "attempt attempt_stream event sse json rewrite apierr http_parse util buf" ;;
         *) echo "fuzz.sh: unknown target '$1'" >&2; exit 2 ;;
     esac
 }
@@ -65,6 +66,7 @@ max_len_of() {
         fuzz_dns) echo 4400 ;;                                  # DNS_RECV_MAX + name and selectors
         fuzz_pem) echo 32768 ;;
         fuzz_usage) echo 65536 ;;
+        fuzz_attempt) echo 8192 ;;                              # operations; fillers make the long bodies
     esac
 }
 

@@ -35,6 +35,10 @@
 #define DEFAULT_STREAM_IDLE_TIMEOUT 120
 #define DEFAULT_MAX_COOLDOWN 300
 #define DEFAULT_PROBE_TIMEOUT 15
+#define DEFAULT_MODEL_RETRIES 1
+#define DEFAULT_RETRY_AFTER_MAX 5
+#define DEFAULT_CONTINUATION_MAX_BYTES ((uint64_t)64 << 10)
+#define DEFAULT_MAX_BUFFERED_BYTES ((uint64_t)64 << 20)
 #define DEFAULT_RESOLV_CONF "/etc/resolv.conf"
 #define DEFAULT_HOSTS_FILE "/etc/hosts"
 #define DEFAULT_WEIGHT 1
@@ -45,69 +49,16 @@
 #define MSG_MAX 384           /* message text before "file:line:col: path: " */
 #define LIST_MIN_CAP 4
 #define READ_CHUNK 65536
-#define MAX_SCHEMA_KEYS 32    /* a frame remembers the keys seen in a uint32_t */
 #define ENV_SHOW_MAX 40       /* bytes of a bad ${...} quoted in a message */
 #define ENV_NAME_MAX 256      /* longest variable name in ${...} */
 #define NAME_TABLE_MIN 16     /* first size of the provider name table */
 #define FNV_OFFSET 14695981039346656037ull
 #define FNV_PRIME 1099511628211ull
-#define PORT_MAX_DIGITS 5
-#define HTTP_PORT 80
-#define HTTPS_PORT 443
-#define SCHEME_HTTP "http://"
-#define SCHEME_HTTPS "https://"
-#define API_VERSION_SUFFIX "/v1"
 
 static const unsigned char UTF8_BOM[] = { 0xef, 0xbb, 0xbf };
 
-/* ------------------------------------------------------------------ */
-/* Schema                                                              */
-
-enum val_type {
-    V_STR,       /* char *                                            */
-    V_INT,       /* int                                               */
-    V_U64,       /* uint64_t                                          */
-    V_PROBE,     /* enum cfg_probe                                    */
-    V_STRLIST,   /* char ** at off, size_t count at aux_off           */
-    V_LIST,      /* array of item_size structs at off, count at aux_off */
-};
-
-enum val_rule {
-    R_ANY,
-    R_NONNEG,     /* numbers: < 0 is an error                         */
-    R_POSITIVE,   /* numbers: <= 0 is an error                        */
-    R_NONEMPTY,   /* strings: "" is an error                          */
-    R_EMPTY_NULL, /* strings: "" means absent, so ${VAR:-} can unset  */
-};
-
-#define NO_FIELD ((size_t)-1)
 #define NO_SPAN (-1)
-
-struct parser;
-struct map_schema;
-
-/* Runs after a scalar was stored; may reject it. */
-typedef int (*check_fn)(struct parser *p, void *obj, const yaml_mark_t *mark);
-/* Runs when a mapping ends: required keys and defaults.  May be NULL. */
-typedef int (*close_fn)(struct parser *p, void *obj, const yaml_mark_t *start);
-
-struct key_def {
-    const char *name;
-    enum val_type type;
-    enum val_rule rule;
-    size_t off;                     /* the field in the object          */
-    size_t aux_off;                 /* list count, or the *_raw field   */
-    size_t item_size;               /* V_LIST                           */
-    const struct map_schema *item;  /* V_LIST                           */
-    int span;                       /* enum cfg_top_key or NO_SPAN      */
-    check_fn check;
-};
-
-struct map_schema {
-    const struct key_def *keys;
-    size_t n_keys;
-    close_fn close;
-};
+#define HEADER_VALUE_MAX 4096   /* a provider header's value */
 
 /* ------------------------------------------------------------------ */
 /* Parser state                                                        */
@@ -115,6 +66,7 @@ struct map_schema {
 enum frame_kind {
     F_MAP,   /* a mapping filled by a schema                         */
     F_SEQ,   /* a list value: def says what its items are            */
+    F_SMAP,  /* a mapping of strings (CFG_STRMAP): def says where     */
     F_SKIP,  /* inside the value of an unknown key                   */
 };
 
@@ -122,18 +74,19 @@ struct frame {
     enum frame_kind kind;
     bool flow;                      /* [..] or {..}: its end event has width */
     void *obj;                      /* F_MAP: object filled; F_SEQ: owner */
-    const struct map_schema *schema;
-    const struct key_def *def;      /* F_SEQ: the list; F_MAP: current key */
-    bool want_value;                /* F_MAP: a key was read */
+    const struct cfg_schema *schema;
+    const struct cfg_key *def;      /* F_SEQ / F_SMAP: the key; F_MAP: current key */
+    bool want_value;                /* F_MAP / F_SMAP: a key was read */
     bool skipping;                  /* F_MAP: that key is unknown */
-    uint32_t seen;                  /* F_MAP: keys already given */
+    uint64_t seen;                  /* F_MAP: keys already given */
+    char *pending;                  /* F_SMAP: the name read, waiting for its value */
     char key[FRAME_KEY_MAX];        /* F_MAP: text of the current key */
     size_t index;                   /* F_SEQ: current item */
     size_t cap;                     /* F_SEQ: items allocated */
     yaml_mark_t start;
 };
 
-struct parser {
+struct cfg_parser {
     const char *name;
     const char *text;
     size_t len;
@@ -151,12 +104,13 @@ struct parser {
     size_t name_slots_cap;          /* a power of two */
     size_t *name_lines;             /* line of each provider's name */
     size_t cur_char, cur_byte;      /* character -> byte cursor */
+    const yaml_mark_t *mark;        /* where the value a hook judges starts */
 };
 
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 
-static void build_path(const struct parser *p, char *out, size_t cap)
+static void build_path(const struct cfg_parser *p, char *out, size_t cap)
 {
     size_t n = 0;
     out[0] = '\0';
@@ -173,7 +127,7 @@ static void build_path(const struct parser *p, char *out, size_t cap)
 }
 
 /* "file:line:col: path: msg", without "path: " at the top level. */
-static void format_at(const struct parser *p, char *out, size_t cap, const yaml_mark_t *m,
+static void format_at(const struct cfg_parser *p, char *out, size_t cap, const yaml_mark_t *m,
                       const char *msg)
 {
     char path[PATH_MAX_LEN];
@@ -182,10 +136,10 @@ static void format_at(const struct parser *p, char *out, size_t cap, const yaml_
              path[0] ? ": " : "", msg);
 }
 
-static int fail(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
+static int fail(struct cfg_parser *p, const yaml_mark_t *m, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int fail(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
+static int fail(struct cfg_parser *p, const yaml_mark_t *m, const char *fmt, ...)
 {
     char msg[MSG_MAX];
     va_list ap;
@@ -196,10 +150,10 @@ static int fail(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
     return -1;
 }
 
-static void warn_at(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
+static void warn_at(struct cfg_parser *p, const yaml_mark_t *m, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void warn_at(struct parser *p, const yaml_mark_t *m, const char *fmt, ...)
+static void warn_at(struct cfg_parser *p, const yaml_mark_t *m, const char *fmt, ...)
 {
     if (!p->warn)
         return;
@@ -212,7 +166,7 @@ static void warn_at(struct parser *p, const yaml_mark_t *m, const char *fmt, ...
     p->warn(p->warn_ctx, line);
 }
 
-static int fail_oom(struct parser *p, const yaml_mark_t *m)
+static int fail_oom(struct cfg_parser *p, const yaml_mark_t *m)
 {
     return fail(p, m, "out of memory");
 }
@@ -245,7 +199,7 @@ static size_t utf8_width(unsigned char lead)
 /* libyaml's mark.index counts characters, the spans are byte offsets.
  * Spans are asked for in increasing order, so a cursor makes the whole
  * conversion one pass over the text. */
-static size_t byte_offset(struct parser *p, size_t char_index)
+static size_t byte_offset(struct cfg_parser *p, size_t char_index)
 {
     if (char_index < p->cur_char) {
         p->cur_char = 0;
@@ -259,7 +213,7 @@ static size_t byte_offset(struct parser *p, size_t char_index)
 }
 
 /* Reader errors (bad UTF-8) come with a byte offset and no mark. */
-static yaml_mark_t mark_of_byte(const struct parser *p, size_t off)
+static yaml_mark_t mark_of_byte(const struct cfg_parser *p, size_t off)
 {
     yaml_mark_t m = { 0, 0, 0 };
     for (size_t i = 0; i < off && i < p->len; i++) {
@@ -286,25 +240,32 @@ static bool is_name_char(char ch)
     return is_name_start(ch) || (ch >= '0' && ch <= '9');
 }
 
-/* Expand `in` into a new heap string.  ${VAR:-default} takes the default
+/* Expand `in` into a new heap string ("$$" is a literal "$", so text
+ * typed into the admin UI is never expanded).  ${VAR:-default} takes the default
  * when VAR is unset or empty, as the shell does.  The default is literal
  * text up to the first '}', so a nested ${ is refused rather than half
  * expanded. */
-static int expand_env(struct parser *p, const yaml_mark_t *m, const char *in, char **out)
+static int expand_env(struct cfg_parser *p, const yaml_mark_t *m, const char *in, char **out)
 {
     struct buf b = BUF_INIT;
     const char *s = in;
     int rc = 0;
     for (;;) {
-        const char *d = strstr(s, "${");
+        const char *d = s;
+        while ((d = strchr(d, '$')) && d[1] != '{' && d[1] != '$')
+            d++;
         if (!d) {
             if (buf_append_str(&b, s) < 0)
                 rc = fail_oom(p, m);
             break;
         }
-        if (buf_append(&b, s, (size_t)(d - s)) < 0) {
+        if (buf_append(&b, s, (size_t)(d - s) + (d[1] == '$')) < 0) {
             rc = fail_oom(p, m);
             break;
+        }
+        if (d[1] == '$') {   /* "$$" is a literal "$": what the admin API writes */
+            s = d + 2;
+            continue;
         }
         const char *name = d + 2;
         const char *close = strchr(name, '}');
@@ -417,167 +378,6 @@ static enum num_rc parse_u64(const char *s, uint64_t *out)
 }
 
 /* ------------------------------------------------------------------ */
-/* base_url                                                            */
-
-static bool is_host_char(char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_';
-}
-
-static bool is_ipv6_char(char ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
-           ch == ':' || ch == '.';
-}
-
-static int parse_port(const char *s, size_t n, uint16_t *out)
-{
-    if (n == 0 || n > PORT_MAX_DIGITS)
-        return -1;
-    unsigned v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    if (v == 0 || v > UINT16_MAX)
-        return -1;
-    *out = (uint16_t)v;
-    return 0;
-}
-
-static char *dup_lower(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (!d)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        d[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
-    d[n] = '\0';
-    return d;
-}
-
-/* Split the authority into host and port; NULL or the reason. */
-static const char *parse_authority(const char *a, size_t n, const char **host, size_t *hlen,
-                                   uint16_t *port, bool *ipv6)
-{
-    if (memchr(a, '@', n))
-        return "base_url must not contain user info (@)";
-    if (n == 0)
-        return "base_url has an empty host";
-    const char *colon;
-    if (a[0] == '[') {
-        const char *rb = memchr(a, ']', n);
-        if (!rb || rb == a + 1)
-            return "base_url has an invalid IPv6 address";
-        for (const char *c = a + 1; c < rb; c++)
-            if (!is_ipv6_char(*c))
-                return "base_url has an invalid IPv6 address";
-        if (!memchr(a + 1, ':', (size_t)(rb - a - 1)))
-            return "base_url has an invalid IPv6 address";
-        *host = a + 1;
-        *hlen = (size_t)(rb - a - 1);
-        *ipv6 = true;
-        colon = rb + 1 < a + n ? rb + 1 : NULL;
-        if (colon && *colon != ':')
-            return "base_url has an invalid host";
-    } else {
-        colon = memchr(a, ':', n);
-        *host = a;
-        *hlen = colon ? (size_t)(colon - a) : n;
-        *ipv6 = false;
-        if (*hlen == 0)
-            return "base_url has an empty host";
-        for (size_t i = 0; i < *hlen; i++)
-            if (!is_host_char(a[i]))
-                return "base_url has an invalid host";
-    }
-    if (colon && parse_port(colon + 1, (size_t)(a + n - colon - 1), port) < 0)
-        return "base_url has an invalid port";
-    return NULL;
-}
-
-int cfg_parse_url(const char *url, struct cfg_url *out, char *err, size_t cap)
-{
-    memset(out, 0, sizeof *out);
-    const char *why = NULL;
-    const char *rest = NULL;
-    if (!url)
-        url = "";
-    for (const char *c = url; *c && !why; c++) {
-        unsigned char ch = (unsigned char)*c;
-        if (ch <= ' ' || ch >= 0x7f)
-            why = "base_url contains a space, control or non-ASCII character";
-    }
-    if (!why) {
-        if (strncasecmp(url, SCHEME_HTTPS, strlen(SCHEME_HTTPS)) == 0) {
-            out->https = true;
-            rest = url + strlen(SCHEME_HTTPS);
-        } else if (strncasecmp(url, SCHEME_HTTP, strlen(SCHEME_HTTP)) == 0) {
-            rest = url + strlen(SCHEME_HTTP);
-        } else {
-            why = "base_url must start with http:// or https://";
-        }
-    }
-    if (!why && strpbrk(rest, "?#"))
-        why = "base_url must not have a query or fragment";
-    const char *host = NULL;
-    size_t hlen = 0;
-    bool ipv6 = false;
-    const char *path = NULL;
-    out->port = out->https ? HTTPS_PORT : HTTP_PORT;
-    if (!why) {
-        path = strchr(rest, '/');
-        if (!path)
-            path = rest + strlen(rest);
-        why = parse_authority(rest, (size_t)(path - rest), &host, &hlen, &out->port, &ipv6);
-    }
-    if (why) {
-        snprintf(err, cap, "%s", why);
-        memset(out, 0, sizeof *out);
-        return -1;
-    }
-    /* The request path is always prefix + "/v1/...", so a base_url that
-     * already ends in /v1 (as most providers document it) must not get
-     * a second one. */
-    size_t plen = strlen(path);
-    size_t vlen = strlen(API_VERSION_SUFFIX);
-    while (plen && path[plen - 1] == '/')
-        plen--;
-    if (plen >= vlen && memcmp(path + plen - vlen, API_VERSION_SUFFIX, vlen) == 0)
-        plen -= vlen;
-    while (plen && path[plen - 1] == '/')
-        plen--;
-
-    out->host = dup_lower(host, hlen);
-    out->prefix = strndup(path, plen);
-    bool default_port = out->port == (out->https ? HTTPS_PORT : HTTP_PORT);
-    /* "[" host "]" ":" 5 digits NUL */
-    size_t alen = hlen + 2 + 1 + PORT_MAX_DIGITS + 1;
-    out->authority = malloc(alen);
-    if (!out->host || !out->prefix || !out->authority) {
-        cfg_url_free(out);
-        snprintf(err, cap, "out of memory");
-        return -1;
-    }
-    int w = snprintf(out->authority, alen, ipv6 ? "[%s]" : "%s", out->host);
-    if (!default_port)
-        snprintf(out->authority + w, alen - (size_t)w, ":%u", (unsigned)out->port);
-    return 0;
-}
-
-void cfg_url_free(struct cfg_url *u)
-{
-    if (!u)
-        return;
-    free(u->host);
-    free(u->prefix);
-    free(u->authority);
-    memset(u, 0, sizeof *u);
-}
-
-/* ------------------------------------------------------------------ */
 /* Field access                                                        */
 
 static void *field(void *obj, size_t off)
@@ -607,9 +407,9 @@ static void replace_str(void *obj, size_t off, char *s)
 
 /* Append one zeroed item to the list `def` of `owner`; NULL when out of
  * memory.  The count grows first, so a half-filled item is still freed. */
-static void *list_push(void *owner, const struct key_def *def, size_t *cap)
+static void *list_push(void *owner, const struct cfg_key *def, size_t *cap)
 {
-    size_t size = def->type == V_LIST ? def->item_size : sizeof(char *);
+    size_t size = def->type == CFG_LIST ? def->item_size : def->type == CFG_STRMAP ? sizeof(struct cfg_pair) : sizeof(char *);
     size_t *count = field(owner, def->aux_off);
     char *arr = get_ptr(owner, def->off);
     if (*count == *cap) {
@@ -643,7 +443,7 @@ static uint64_t name_hash(const char *s)
 
 /* Slot of `name` in the open-addressing table: the one holding it, or
  * the empty one where it belongs. */
-static size_t name_slot(const struct parser *p, const char *name)
+static size_t name_slot(const struct cfg_parser *p, const char *name)
 {
     size_t mask = p->name_slots_cap - 1;
     size_t i = (size_t)name_hash(name) & mask;
@@ -653,7 +453,7 @@ static size_t name_slot(const struct parser *p, const char *name)
 }
 
 /* Keep the table at most half full; every provider before `idx` is in it. */
-static int names_reserve(struct parser *p, size_t idx)
+static int names_reserve(struct cfg_parser *p, size_t idx)
 {
     if ((idx + 1) * 2 <= p->name_slots_cap)
         return 0;
@@ -679,66 +479,125 @@ static int names_reserve(struct parser *p, size_t idx)
 
 /* Names must be unique: they key the health state and the admin API.
  * A hash table keeps a file with thousands of providers linear. */
-static int check_name(struct parser *p, void *obj, const yaml_mark_t *m)
+static int check_name(struct cfg_parser *p, void *obj)
 {
     struct cfg_provider *prov = obj;
     size_t idx = (size_t)(prov - p->cfg->providers);
     if (names_reserve(p, idx) < 0)
-        return fail_oom(p, m);
+        return fail_oom(p, p->mark);
     size_t slot = name_slot(p, prov->name);
     if (p->name_slots[slot]) {
         size_t first = p->name_slots[slot] - 1;
-        return fail(p, m, "duplicate provider name \"%s\" (first at line %zu)", prov->name,
+        return fail(p, p->mark, "duplicate provider name \"%s\" (first at line %zu)", prov->name,
                     p->name_lines[first]);
     }
     p->name_slots[slot] = idx + 1;
-    p->name_lines[idx] = m->line + 1;
+    p->name_lines[idx] = p->mark->line + 1;
     return 0;
 }
 
-static int check_base_url(struct parser *p, void *obj, const yaml_mark_t *m)
+static int check_url(struct cfg_parser *p, const char *url, struct cfg_url *out)
+{
+    char why[MSG_MAX];
+    cfg_url_free(out);
+    if (cfg_parse_url(url, out, why, sizeof why) < 0)
+        return fail(p, p->mark, "%s", why);
+    return 0;
+}
+
+static int check_base_url(struct cfg_parser *p, void *obj)
 {
     struct cfg_provider *prov = obj;
-    char why[MSG_MAX];
-    cfg_url_free(&prov->url);
-    if (cfg_parse_url(prov->base_url, &prov->url, why, sizeof why) < 0)
-        return fail(p, m, "%s", why);
+    return check_url(p, prov->base_url, &prov->url);
+}
+
+static int check_anthropic_url(struct cfg_parser *p, void *obj)
+{
+    struct cfg_provider *prov = obj;
+    return check_url(p, prov->anthropic_base_url, &prov->aurl);
+}
+
+/* RFC 9110 5.6.2: a header name is a token. */
+static bool is_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+/* Headers the gateway writes itself, or that would let a config change
+ * the framing of what it sends: never from the config. */
+static bool reserved_header(const char *name)
+{
+    static const char *const reserved[] = {
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
+        "content-type", "expect",
+    };
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcasecmp(name, reserved[i]) == 0)
+            return true;
+    return false;
+}
+
+static int check_header_names(struct cfg_parser *p, char **names, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!is_token(names[i]))
+            return fail(p, p->mark, "%s: \"%.60s\" is not a header name", what, names[i]);
+        if (reserved_header(names[i]))
+            return fail(p, p->mark, "%s: %s is set by the gateway itself", what, names[i]);
+    }
     return 0;
 }
 
-static int close_provider(struct parser *p, void *obj, const yaml_mark_t *start)
+static int close_provider(struct cfg_parser *p, void *obj)
 {
     struct cfg_provider *prov = obj;
     if (!prov->name)
-        return fail(p, start, "name is required");
-    if (!prov->base_url)
-        return fail(p, start, "base_url is required");
+        return fail(p, p->mark, "name is required");
+    if (!prov->base_url && !prov->anthropic_base_url)
+        return fail(p, p->mark, "base_url is required (or anthropic_base_url for an Anthropic-only provider)");
     if (!prov->api_key && !(prov->api_key = strdup("")))
-        return fail_oom(p, start);
+        return fail_oom(p, p->mark);
     if (prov->weight == 0)
         prov->weight = DEFAULT_WEIGHT;
     if (prov->timeout <= 0)
         prov->timeout = DEFAULT_TIMEOUT;
+    for (size_t i = 0; i < prov->n_headers; i++) {
+        if (!is_token(prov->headers[i].name) || reserved_header(prov->headers[i].name))
+            return fail(p, p->mark, "headers: %.60s cannot be set here", prov->headers[i].name);
+        for (size_t j = 0; j < i; j++)
+            if (strcasecmp(prov->headers[i].name, prov->headers[j].name) == 0)
+                return fail(p, p->mark, "headers: %.60s is given twice", prov->headers[i].name);
+    }
+    if (check_header_names(p, prov->forward_headers, prov->n_forward_headers, "forward_headers") < 0)
+        return -1;
     /* The same (upstream, alias) twice would share one health and stats
      * entry and count its weight twice: almost surely a copy-paste slip. */
     for (size_t i = 0; i < prov->n_mappings; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(prov->mappings[i].upstream, prov->mappings[j].upstream) == 0 &&
                 strcmp(prov->mappings[i].alias, prov->mappings[j].alias) == 0)
-                return fail(p, start, "model_mappings[%zu] repeats model_mappings[%zu] (upstream \"%s\", alias \"%s\")",
+                return fail(p, p->mark, "model_mappings[%zu] repeats model_mappings[%zu] (upstream \"%s\", alias \"%s\")",
                             i, j, prov->mappings[i].upstream, prov->mappings[i].alias);
     return 0;
 }
 
-static int close_mapping(struct parser *p, void *obj, const yaml_mark_t *start)
+static int close_mapping(struct cfg_parser *p, void *obj)
 {
     struct cfg_mapping *map = obj;
     if (!map->upstream)
-        return fail(p, start, "upstream is required");
+        return fail(p, p->mark, "upstream is required");
     if (!map->alias || !map->alias[0]) {
         free(map->alias);
+        free(map->alias_raw);
+        map->alias_raw = NULL;
         if (!(map->alias = strdup(map->upstream)))
-            return fail_oom(p, start);
+            return fail_oom(p, p->mark);
     }
     if (map->weight == 0)
         map->weight = DEFAULT_WEIGHT;
@@ -746,104 +605,185 @@ static int close_mapping(struct parser *p, void *obj, const yaml_mark_t *start)
 }
 
 /* ------------------------------------------------------------------ */
-/* Tables                                                              */
-
-#define STR(s, f, r) { .name = #f, .type = V_STR, .rule = (r), .off = offsetof(s, f), \
-                       .aux_off = NO_FIELD, .span = NO_SPAN }
-#define INT(s, f, r, sp) { .name = #f, .type = V_INT, .rule = (r), .off = offsetof(s, f), \
-                           .aux_off = NO_FIELD, .span = (sp) }
-
-static const struct key_def mapping_keys[] = {
-    STR(struct cfg_mapping, upstream, R_NONEMPTY),
-    STR(struct cfg_mapping, alias, R_ANY),
-    INT(struct cfg_mapping, priority, R_ANY, NO_SPAN),
-    INT(struct cfg_mapping, weight, R_NONNEG, NO_SPAN),
-    INT(struct cfg_mapping, max_failures, R_NONNEG, NO_SPAN),
-    { .name = "probe", .type = V_PROBE, .off = offsetof(struct cfg_mapping, probe),
-      .aux_off = NO_FIELD, .span = NO_SPAN },
-};
-
-static const struct map_schema mapping_schema = {
-    mapping_keys, sizeof mapping_keys / sizeof mapping_keys[0], close_mapping
-};
-
-static const struct key_def provider_keys[] = {
-    { .name = "name", .type = V_STR, .rule = R_NONEMPTY, .off = offsetof(struct cfg_provider, name),
-      .aux_off = NO_FIELD, .span = NO_SPAN, .check = check_name },
-    { .name = "base_url", .type = V_STR, .off = offsetof(struct cfg_provider, base_url),
-      .aux_off = offsetof(struct cfg_provider, base_url_raw), .span = NO_SPAN,
-      .check = check_base_url },
-    { .name = "api_key", .type = V_STR, .off = offsetof(struct cfg_provider, api_key),
-      .aux_off = offsetof(struct cfg_provider, api_key_raw), .span = NO_SPAN },
-    INT(struct cfg_provider, weight, R_NONNEG, NO_SPAN),
-    INT(struct cfg_provider, priority, R_ANY, NO_SPAN),
-    INT(struct cfg_provider, timeout, R_ANY, NO_SPAN),
-    STR(struct cfg_provider, ca_file, R_EMPTY_NULL),
-    { .name = "exclude_params", .type = V_STRLIST, .off = offsetof(struct cfg_provider, exclude_params),
-      .aux_off = offsetof(struct cfg_provider, n_exclude), .span = NO_SPAN },
-    { .name = "model_mappings", .type = V_LIST, .off = offsetof(struct cfg_provider, mappings),
-      .aux_off = offsetof(struct cfg_provider, n_mappings), .item_size = sizeof(struct cfg_mapping),
-      .item = &mapping_schema, .span = NO_SPAN },
-};
-
-static const struct map_schema provider_schema = {
-    provider_keys, sizeof provider_keys / sizeof provider_keys[0], close_provider
-};
-
-static const struct key_def top_keys[] = {
-    /* An empty client key would let "Bearer " through: refuse it. */
-    { .name = "api_keys", .type = V_STRLIST, .rule = R_NONEMPTY, .off = offsetof(struct config, api_keys),
-      .aux_off = offsetof(struct config, n_api_keys), .span = NO_SPAN },
-    STR(struct config, admin_key, R_ANY),
-    INT(struct config, max_retries, R_ANY, CFG_TOP_MAX_RETRIES),
-    INT(struct config, max_failures, R_ANY, CFG_TOP_MAX_FAILURES),
-    INT(struct config, recovery_interval, R_ANY, CFG_TOP_RECOVERY_INTERVAL),
-    INT(struct config, health_check_period, R_ANY, CFG_TOP_HEALTH_CHECK_PERIOD),
-    { .name = "providers", .type = V_LIST, .off = offsetof(struct config, providers),
-      .aux_off = offsetof(struct config, n_providers), .item_size = sizeof(struct cfg_provider),
-      .item = &provider_schema, .span = CFG_TOP_PROVIDERS },
-    STR(struct config, listen, R_EMPTY_NULL),
-    { .name = "max_body_bytes", .type = V_U64, .rule = R_POSITIVE,
-      .off = offsetof(struct config, max_body_bytes), .aux_off = NO_FIELD, .span = NO_SPAN },
-    INT(struct config, max_connections, R_POSITIVE, NO_SPAN),
-    STR(struct config, log_file, R_EMPTY_NULL),
-    { .name = "log_max_bytes", .type = V_U64, .rule = R_POSITIVE,
-      .off = offsetof(struct config, log_max_bytes), .aux_off = NO_FIELD, .span = NO_SPAN },
-    INT(struct config, log_ring_lines, R_NONNEG, NO_SPAN),
-    INT(struct config, stream_idle_timeout, R_POSITIVE, NO_SPAN),
-    INT(struct config, max_cooldown, R_POSITIVE, NO_SPAN),
-    INT(struct config, probe_timeout, R_POSITIVE, NO_SPAN),
-    STR(struct config, ca_file, R_EMPTY_NULL),
-    STR(struct config, resolv_conf, R_EMPTY_NULL),
-    STR(struct config, hosts_file, R_EMPTY_NULL),
-};
-
-/* No close hook: the top-level defaults are applied once the stream has
- * ended, because an empty file has no mapping to close (see finish()). */
-static const struct map_schema top_schema = {
-    top_keys, sizeof top_keys / sizeof top_keys[0], NULL
-};
-
-_Static_assert(sizeof top_keys / sizeof top_keys[0] <= MAX_SCHEMA_KEYS, "seen is a uint32_t");
-_Static_assert(sizeof provider_keys / sizeof provider_keys[0] <= MAX_SCHEMA_KEYS, "seen is a uint32_t");
-_Static_assert(sizeof mapping_keys / sizeof mapping_keys[0] <= MAX_SCHEMA_KEYS, "seen is a uint32_t");
+/* Tables: the one schema (config_schema.h)                            */
 
 static const char *const probe_names[] = {
     [CFG_PROBE_CHAT] = "chat",
     [CFG_PROBE_EMBEDDINGS] = "embeddings",
     [CFG_PROBE_MODELS] = "models",
     [CFG_PROBE_NONE] = "none",
+    [CFG_PROBE_MESSAGES] = "messages",
 };
+
+static const char *const continuation_names[] = {
+    [CFG_CONT_NONE] = "none",
+    [CFG_CONT_PREFILL] = "prefill",
+    [CFG_CONT_PREFIX] = "prefix",
+    [CFG_CONT_CONTINUE_FINAL] = "continue_final_message",
+    [CFG_CONT_REPLAY] = "replay",
+};
+
+static const char *const response_model_names[] = {
+    [CFG_MODEL_ALIAS] = "alias",
+    [CFG_MODEL_UPSTREAM] = "upstream",
+};
+
+static const char *const anthropic_auth_names[] = {
+    [CFG_AUTH_X_API_KEY] = "x-api-key",
+    [CFG_AUTH_BEARER] = "bearer",
+};
+
+_Static_assert(sizeof(enum cfg_probe) == sizeof(int) && sizeof(enum cfg_continuation) == sizeof(int) &&
+                   sizeof(enum cfg_response_model) == sizeof(int) && sizeof(enum cfg_anthropic_auth) == sizeof(int),
+               "enum fields are stored as int");
+
+#define F(s, f) .off = offsetof(s, f), .aux_off = CFG_NO_FIELD
+#define STR(s, f, r, fl) { .name = #f, .type = CFG_STR, .rule = (r), .flags = (fl), F(s, f) }
+#define RAWSTR(s, f, r, fl) { .name = #f, .type = CFG_STR, .rule = (r), .flags = (fl), .off = offsetof(s, f), \
+                              .aux_off = offsetof(s, f##_raw) }
+#define INT(s, f, r, fl) { .name = #f, .type = CFG_INT, .rule = (r), .flags = (fl), F(s, f) }
+#define U64(s, f, r, fl) { .name = #f, .type = CFG_U64, .rule = (r), .flags = (fl), F(s, f) }
+#define BOOL(s, f, fl) { .name = #f, .type = CFG_BOOL, .flags = (fl), F(s, f) }
+#define ENUM(s, f, n, fl) { .name = #f, .type = CFG_ENUM, .flags = (fl), F(s, f), .names = (n), \
+                            .n_names = sizeof(n) / sizeof((n)[0]) }
+#define STRLIST(s, f, cnt, r, fl) { .name = #f, .type = CFG_STRLIST, .rule = (r), .flags = (fl), \
+                                    .off = offsetof(s, f), .aux_off = offsetof(s, cnt) }
+#define A CFG_K_ADMIN
+#define W CFG_K_WIRE
+#define I CFG_K_INHERIT
+
+static const struct cfg_key mapping_keys[] = {
+    RAWSTR(struct cfg_mapping, upstream, CFG_NONEMPTY, A | W),
+    RAWSTR(struct cfg_mapping, alias, CFG_ANY, A | W),
+    INT(struct cfg_mapping, priority, CFG_ANY, A),
+    INT(struct cfg_mapping, weight, CFG_NONNEG, A),
+    INT(struct cfg_mapping, max_failures, CFG_NONNEG, A | I),
+    ENUM(struct cfg_mapping, probe, probe_names, A | I),
+    ENUM(struct cfg_mapping, continuation, continuation_names, A | I),
+    INT(struct cfg_mapping, first_token_timeout, CFG_NONNEG, A | I),
+};
+
+const struct cfg_schema cfg_schema_mapping = {
+    "model mapping", mapping_keys, sizeof mapping_keys / sizeof mapping_keys[0],
+    offsetof(struct cfg_mapping, given), close_mapping,
+};
+
+static const struct cfg_key provider_keys[] = {
+    { .name = "name", .type = CFG_STR, .rule = CFG_NONEMPTY, .flags = A, F(struct cfg_provider, name),
+      .check = check_name },
+    { .name = "base_url", .type = CFG_STR, .flags = A | W | CFG_K_URL, .off = offsetof(struct cfg_provider, base_url),
+      .aux_off = offsetof(struct cfg_provider, base_url_raw), .check = check_base_url },
+    { .name = "anthropic_base_url", .type = CFG_STR, .rule = CFG_EMPTY_NULL, .flags = A | W | CFG_K_URL,
+      .off = offsetof(struct cfg_provider, anthropic_base_url),
+      .aux_off = offsetof(struct cfg_provider, anthropic_base_url_raw), .check = check_anthropic_url },
+    RAWSTR(struct cfg_provider, api_key, CFG_ANY, A | W | CFG_K_SECRET),
+    ENUM(struct cfg_provider, anthropic_auth, anthropic_auth_names, A | I),
+    INT(struct cfg_provider, weight, CFG_NONNEG, A),
+    INT(struct cfg_provider, priority, CFG_ANY, A),
+    INT(struct cfg_provider, timeout, CFG_ANY, A),
+    STR(struct cfg_provider, ca_file, CFG_EMPTY_NULL, A),
+    STRLIST(struct cfg_provider, exclude_params, n_exclude, CFG_ANY, A),
+    { .name = "headers", .type = CFG_STRMAP, .flags = A | W | CFG_K_SECRET,
+      .off = offsetof(struct cfg_provider, headers), .aux_off = offsetof(struct cfg_provider, n_headers) },
+    STRLIST(struct cfg_provider, forward_headers, n_forward_headers, CFG_NONEMPTY, A),
+    INT(struct cfg_provider, model_retries, CFG_NONNEG, A | I),
+    INT(struct cfg_provider, first_token_timeout, CFG_NONNEG, A | I),
+    ENUM(struct cfg_provider, continuation, continuation_names, A | I),
+    ENUM(struct cfg_provider, response_model, response_model_names, A | I),
+    BOOL(struct cfg_provider, stream_usage, A | I),
+    { .name = "model_mappings", .type = CFG_LIST, .flags = A, .off = offsetof(struct cfg_provider, mappings),
+      .aux_off = offsetof(struct cfg_provider, n_mappings), .item_size = sizeof(struct cfg_mapping),
+      .item = &cfg_schema_mapping },
+};
+
+const struct cfg_schema cfg_schema_provider = {
+    "provider", provider_keys, sizeof provider_keys / sizeof provider_keys[0],
+    offsetof(struct cfg_provider, given), close_provider,
+};
+
+static const struct cfg_key top_keys[] = {
+    /* An empty client key would let "Bearer " through: refuse it. */
+    STRLIST(struct config, api_keys, n_api_keys, CFG_NONEMPTY, 0),
+    STR(struct config, admin_key, CFG_ANY, 0),
+    INT(struct config, max_retries, CFG_ANY, A),
+    INT(struct config, max_failures, CFG_ANY, A),
+    INT(struct config, recovery_interval, CFG_ANY, A),
+    INT(struct config, health_check_period, CFG_ANY, A),
+    { .name = "providers", .type = CFG_LIST, .flags = A, .off = offsetof(struct config, providers),
+      .aux_off = offsetof(struct config, n_providers), .item_size = sizeof(struct cfg_provider),
+      .item = &cfg_schema_provider },
+    INT(struct config, model_retries, CFG_NONNEG, A),
+    INT(struct config, retry_after_max, CFG_NONNEG, A),
+    INT(struct config, request_timeout, CFG_NONNEG, A),
+    INT(struct config, first_token_timeout, CFG_NONNEG, A),
+    U64(struct config, continuation_max_bytes, CFG_ANY, A),
+    ENUM(struct config, response_model, response_model_names, A),
+    STRLIST(struct config, forward_headers, n_forward_headers, CFG_NONEMPTY, 0),
+    STRLIST(struct config, trusted_proxies, n_trusted_proxies, CFG_NONEMPTY, 0),
+    U64(struct config, max_buffered_bytes, CFG_POSITIVE, 0),
+    STR(struct config, listen, CFG_EMPTY_NULL, 0),
+    U64(struct config, max_body_bytes, CFG_POSITIVE, 0),
+    INT(struct config, max_connections, CFG_POSITIVE, 0),
+    STR(struct config, log_file, CFG_EMPTY_NULL, 0),
+    U64(struct config, log_max_bytes, CFG_POSITIVE, 0),
+    INT(struct config, log_ring_lines, CFG_NONNEG, 0),
+    INT(struct config, stream_idle_timeout, CFG_POSITIVE, 0),
+    INT(struct config, max_cooldown, CFG_POSITIVE, 0),
+    INT(struct config, probe_timeout, CFG_POSITIVE, 0),
+    STR(struct config, ca_file, CFG_EMPTY_NULL, 0),
+    STR(struct config, resolv_conf, CFG_EMPTY_NULL, 0),
+    STR(struct config, hosts_file, CFG_EMPTY_NULL, 0),
+};
+
+/* No close hook: the top-level defaults are applied once the stream has
+ * ended, because an empty file has no mapping to close (see finish()). */
+const struct cfg_schema cfg_schema_top = {
+    "config", top_keys, sizeof top_keys / sizeof top_keys[0], offsetof(struct config, given), NULL,
+};
+
+#undef A
+#undef W
+#undef I
+
+_Static_assert(sizeof top_keys / sizeof top_keys[0] <= CFG_MAX_KEYS, "given is a uint64_t");
+_Static_assert(sizeof provider_keys / sizeof provider_keys[0] <= CFG_MAX_KEYS, "given is a uint64_t");
+_Static_assert(sizeof mapping_keys / sizeof mapping_keys[0] <= CFG_MAX_KEYS, "given is a uint64_t");
 
 const char *cfg_probe_name(enum cfg_probe k)
 {
     return (size_t)k < sizeof probe_names / sizeof probe_names[0] ? probe_names[k] : "?";
 }
 
+const struct cfg_key *cfg_key_find(const struct cfg_schema *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_keys; i++)
+        if (strcmp(s->keys[i].name, name) == 0)
+            return &s->keys[i];
+    return NULL;
+}
+
+bool cfg_key_given(const struct cfg_schema *s, const void *obj, const struct cfg_key *k)
+{
+    uint64_t given;
+    memcpy(&given, (const char *)obj + s->given_off, sizeof given);
+    return given & ((uint64_t)1 << (k - s->keys));
+}
+
+const char *cfg_enum_name(const struct cfg_key *k, int v)
+{
+    return v >= 0 && (size_t)v < k->n_names ? k->names[v] : "?";
+}
+
+const struct cfg_span *cfg_top_span(const struct config *c, const char *name)
+{
+    const struct cfg_key *k = cfg_key_find(&cfg_schema_top, name);
+    return k ? &c->spans[k - cfg_schema_top.keys] : NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
 
-static struct frame *top(struct parser *p)
+static struct frame *top(struct cfg_parser *p)
 {
     return p->depth ? &p->stack[p->depth - 1] : NULL;
 }
@@ -887,7 +827,7 @@ static bool has_anchor(const yaml_event_t *ev)
     }
 }
 
-static struct frame *push(struct parser *p, const yaml_event_t *ev, enum frame_kind kind)
+static struct frame *push(struct cfg_parser *p, const yaml_event_t *ev, enum frame_kind kind)
 {
     if (p->depth == CFG_MAX_DEPTH) {
         fail(p, &ev->start_mark, "nesting deeper than %d levels", CFG_MAX_DEPTH);
@@ -903,7 +843,7 @@ static struct frame *push(struct parser *p, const yaml_event_t *ev, enum frame_k
     return f;
 }
 
-static int push_map(struct parser *p, const yaml_event_t *ev, const struct map_schema *s, void *obj)
+static int push_map(struct cfg_parser *p, const yaml_event_t *ev, const struct cfg_schema *s, void *obj)
 {
     struct frame *f = push(p, ev, F_MAP);
     if (!f)
@@ -915,7 +855,7 @@ static int push_map(struct parser *p, const yaml_event_t *ev, const struct map_s
 
 /* The value of the top frame's current key, or its current item, is
  * complete. */
-static void value_done(struct parser *p)
+static void value_done(struct cfg_parser *p)
 {
     struct frame *f = top(p);
     if (!f)
@@ -936,7 +876,7 @@ static void value_done(struct parser *p)
 }
 
 /* The scalar's text, refused if it hides a NUL ("\0" in double quotes). */
-static int scalar_text(struct parser *p, const yaml_event_t *ev, char **raw)
+static int scalar_text(struct cfg_parser *p, const yaml_event_t *ev, char **raw)
 {
     const char *v = (const char *)ev->data.scalar.value;
     if (strlen(v) != ev->data.scalar.length)
@@ -948,16 +888,42 @@ static int scalar_text(struct parser *p, const yaml_event_t *ev, char **raw)
     return 0;
 }
 
-static int check_int_rule(struct parser *p, const yaml_mark_t *m, enum val_rule rule, long long v)
+/* A scalar's text expanded (${VAR}, $$), and refused when it is meant for
+ * the wire and holds a control byte: a CR or LF in a key or a model name
+ * would write a header line of its own into the upstream request. */
+static int scalar_value(struct cfg_parser *p, const struct cfg_key *d, const yaml_event_t *ev, char **raw,
+                        char **val)
 {
-    if (rule == R_NONNEG && v < 0)
+    if (scalar_text(p, ev, raw) < 0)
+        return -1;
+    if (expand_env(p, &ev->start_mark, *raw, val) < 0) {
+        free(*raw);
+        return -1;
+    }
+    if (d->flags & CFG_K_WIRE) {
+        for (const unsigned char *c = (const unsigned char *)*val; *c; c++) {
+            if (*c < 0x20 || *c == 0x7f) {
+                unsigned byte = *c;
+                free(*raw);
+                free(*val);
+                return fail(p, &ev->start_mark, "contains a control character (byte 0x%02x): it would reach the "
+                                                "upstream's wire", byte);
+            }
+        }
+    }
+    return 0;
+}
+
+static int check_int_rule(struct cfg_parser *p, const yaml_mark_t *m, enum cfg_rule rule, long long v)
+{
+    if (rule == CFG_NONNEG && v < 0)
         return fail(p, m, "must not be negative");
-    if (rule == R_POSITIVE && v <= 0)
+    if (rule == CFG_POSITIVE && v <= 0)
         return fail(p, m, "must be greater than 0");
     return 0;
 }
 
-static int num_error(struct parser *p, const yaml_mark_t *m, enum num_rc rc, const char *text)
+static int num_error(struct cfg_parser *p, const yaml_mark_t *m, enum num_rc rc, const char *text)
 {
     if (rc == NUM_RANGE)
         return fail(p, m, "integer out of range: \"%s\"", text);
@@ -966,55 +932,71 @@ static int num_error(struct parser *p, const yaml_mark_t *m, enum num_rc rc, con
     return fail(p, m, "expected an integer, got \"%s\"", text);
 }
 
+static int store_enum(struct cfg_parser *p, const struct cfg_key *d, void *obj, const yaml_mark_t *m, const char *val)
+{
+    for (size_t i = 0; i < d->n_names; i++) {
+        if (d->names[i] && strcmp(val, d->names[i]) == 0) {
+            int v = (int)i;
+            memcpy(field(obj, d->off), &v, sizeof v);
+            return 0;
+        }
+    }
+    char list[MSG_MAX] = "";
+    for (size_t i = 0, n = 0; i < d->n_names && n < sizeof list; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", d->names[i]);
+    return fail(p, m, "must be one of %s (got \"%.60s\")", list, val);
+}
+
+static int store_bool(struct cfg_parser *p, const struct cfg_key *d, void *obj, const yaml_mark_t *m, const char *val)
+{
+    bool v;
+    if (!strcmp(val, "true") || !strcmp(val, "True") || !strcmp(val, "TRUE"))
+        v = true;
+    else if (!strcmp(val, "false") || !strcmp(val, "False") || !strcmp(val, "FALSE"))
+        v = false;
+    else
+        return fail(p, m, "must be true or false (got \"%.60s\")", val);
+    memcpy(field(obj, d->off), &v, sizeof v);
+    return 0;
+}
+
 /* Convert an expanded scalar into its field.  `val` is consumed. */
-static int store_value(struct parser *p, const struct key_def *d, void *obj, const yaml_mark_t *m,
-                       char *val)
+static int store_value(struct cfg_parser *p, const struct cfg_key *d, void *obj, const yaml_mark_t *m, char *val)
 {
     int rc = 0;
-    if (d->type == V_INT) {
+    if (d->type == CFG_INT) {
         int v = 0;
         enum num_rc n = parse_int(val, &v);
         if (n != NUM_OK)
             rc = num_error(p, m, n, val);
         else if ((rc = check_int_rule(p, m, d->rule, v)) == 0)
             memcpy(field(obj, d->off), &v, sizeof v);
-    } else if (d->type == V_U64) {
+    } else if (d->type == CFG_U64) {
         uint64_t v = 0;
         enum num_rc n = parse_u64(val, &v);
         if (n != NUM_OK)
             rc = num_error(p, m, n, val);
-        else if (d->rule == R_POSITIVE && v == 0)
+        else if (d->rule == CFG_POSITIVE && v == 0)
             rc = fail(p, m, "must be greater than 0");
         else
             memcpy(field(obj, d->off), &v, sizeof v);
+    } else if (d->type == CFG_BOOL) {
+        rc = store_bool(p, d, obj, m, val);
     } else {
-        size_t n = sizeof probe_names / sizeof probe_names[0];
-        size_t i = 0;
-        while (i < n && strcmp(val, probe_names[i]) != 0)
-            i++;
-        if (i == n) {
-            rc = fail(p, m, "must be one of chat, embeddings, models, none (got \"%s\")", val);
-        } else {
-            enum cfg_probe probe = (enum cfg_probe)i;
-            memcpy(field(obj, d->off), &probe, sizeof probe);
-        }
+        rc = store_enum(p, d, obj, m, val);
     }
     free(val);
     return rc;
 }
 
-/* A scalar value for a V_STR / V_INT / V_U64 / V_PROBE key. */
-static int on_scalar_value(struct parser *p, const struct key_def *d, void *obj, const yaml_event_t *ev)
+/* A scalar value for a CFG_STR / CFG_INT / CFG_U64 / CFG_BOOL / CFG_ENUM key. */
+static int on_scalar_value(struct cfg_parser *p, const struct cfg_key *d, void *obj, const yaml_event_t *ev)
 {
     const yaml_mark_t *m = &ev->start_mark;
     char *raw = NULL, *val = NULL;
-    if (scalar_text(p, ev, &raw) < 0)
+    if (scalar_value(p, d, ev, &raw, &val) < 0)
         return -1;
-    if (expand_env(p, m, raw, &val) < 0) {
-        free(raw);
-        return -1;
-    }
-    if (d->type != V_STR) {
+    if (d->type != CFG_STR) {
         free(raw);
         /* "${RETRIES:-}" that comes out empty leaves the default. */
         if (!*val) {
@@ -1023,32 +1005,33 @@ static int on_scalar_value(struct parser *p, const struct key_def *d, void *obj,
         }
         return store_value(p, d, obj, m, val);
     }
-    if (!*val && d->rule == R_NONEMPTY) {
+    if (!*val && d->rule == CFG_NONEMPTY) {
         free(raw);
         free(val);
         return fail(p, m, "must not be empty");
     }
-    if (!*val && d->rule == R_EMPTY_NULL) {
+    if (!*val && d->rule == CFG_EMPTY_NULL) {
         free(raw);
         free(val);
         return 0;
     }
     replace_str(obj, d->off, val);
-    if (d->aux_off != NO_FIELD && strcmp(raw, val) != 0) {
+    if (d->aux_off != CFG_NO_FIELD && strcmp(raw, val) != 0) {
         replace_str(obj, d->aux_off, raw);
         raw = NULL;
     }
     free(raw);
-    return d->check ? d->check(p, obj, m) : 0;
+    p->mark = m;
+    return d->check ? d->check(p, obj) : 0;
 }
 
-static int on_key(struct parser *p, struct frame *f, const yaml_event_t *ev)
+static int on_key(struct cfg_parser *p, struct frame *f, const yaml_event_t *ev)
 {
     if (ev->type != YAML_SCALAR_EVENT)
         return fail(p, &ev->start_mark, "a mapping key must be a scalar, got %s", node_kind(ev));
     const char *k = (const char *)ev->data.scalar.value;
     size_t klen = ev->data.scalar.length;
-    const struct key_def *d = NULL;
+    const struct cfg_key *d = NULL;
     for (size_t i = 0; i < f->schema->n_keys && !d; i++)
         if (strlen(f->schema->keys[i].name) == klen && memcmp(f->schema->keys[i].name, k, klen) == 0)
             d = &f->schema->keys[i];
@@ -1060,21 +1043,33 @@ static int on_key(struct parser *p, struct frame *f, const yaml_event_t *ev)
         return 0;
     }
     f->want_value = true;
-    uint32_t bit = (uint32_t)1 << (d - f->schema->keys);
+    uint64_t bit = (uint64_t)1 << (d - f->schema->keys);
     if (f->seen & bit)
         return fail(p, &ev->start_mark, "duplicate key");
     f->seen |= bit;
     f->def = d;
-    if (d->span != NO_SPAN && p->depth == 1) {
-        struct cfg_span *sp = &p->cfg->spans[d->span];
+    if (p->depth == 1) {
+        int idx = (int)(d - f->schema->keys);
+        struct cfg_span *sp = &p->cfg->spans[idx];
         sp->start = byte_offset(p, ev->start_mark.index);
         sp->line = ev->start_mark.line + 1;
-        p->open_span = d->span;
+        p->open_span = idx;
     }
     return 0;
 }
 
-static int on_value(struct parser *p, struct frame *f, const yaml_event_t *ev)
+static const char *type_word(enum cfg_type t)
+{
+    switch (t) {
+    case CFG_STR: return "a string";
+    case CFG_INT:
+    case CFG_U64: return "an integer";
+    case CFG_STRMAP: return "a mapping of names to strings";
+    default: return "a scalar";
+    }
+}
+
+static int on_value(struct cfg_parser *p, struct frame *f, const yaml_event_t *ev)
 {
     if (f->skipping) {
         if (is_start(ev))
@@ -1082,23 +1077,24 @@ static int on_value(struct parser *p, struct frame *f, const yaml_event_t *ev)
         value_done(p);
         return 0;
     }
-    const struct key_def *d = f->def;
+    const struct cfg_key *d = f->def;
     void *obj = f->obj;
-    if (d->type == V_STRLIST || d->type == V_LIST) {
-        if (ev->type == YAML_SEQUENCE_START_EVENT) {
-            struct frame *seq = push(p, ev, F_SEQ);
-            if (!seq)
+    bool list = d->type == CFG_STRLIST || d->type == CFG_LIST;
+    yaml_event_type_t want = list ? YAML_SEQUENCE_START_EVENT : YAML_MAPPING_START_EVENT;
+    if (list || d->type == CFG_STRMAP) {
+        if (ev->type == want) {
+            struct frame *c = push(p, ev, list ? F_SEQ : F_SMAP);
+            if (!c)
                 return -1;
-            seq->def = d;
-            seq->obj = obj;
+            c->def = d;
+            c->obj = obj;
             return 0;
         }
         if (!is_null(ev))
-            return fail(p, &ev->start_mark, "expected a sequence, got %s", node_kind(ev));
+            return fail(p, &ev->start_mark, "expected %s, got %s", list ? "a sequence" : type_word(d->type),
+                        node_kind(ev));
     } else if (ev->type != YAML_SCALAR_EVENT) {
-        return fail(p, &ev->start_mark, "expected %s, got %s",
-                    d->type == V_STR ? "a string" : d->type == V_PROBE ? "a scalar" : "an integer",
-                    node_kind(ev));
+        return fail(p, &ev->start_mark, "expected %s, got %s", type_word(d->type), node_kind(ev));
     } else if (!is_null(ev) && on_scalar_value(p, d, obj, ev) < 0) {
         return -1;
     }
@@ -1106,10 +1102,10 @@ static int on_value(struct parser *p, struct frame *f, const yaml_event_t *ev)
     return 0;
 }
 
-static int on_item(struct parser *p, struct frame *f, const yaml_event_t *ev)
+static int on_item(struct cfg_parser *p, struct frame *f, const yaml_event_t *ev)
 {
-    const struct key_def *d = f->def;
-    if (d->type == V_LIST) {
+    const struct cfg_key *d = f->def;
+    if (d->type == CFG_LIST) {
         if (ev->type != YAML_MAPPING_START_EVENT)
             return fail(p, &ev->start_mark, "expected a mapping, got %s", node_kind(ev));
         void *item = list_push(f->obj, d, &f->cap);
@@ -1120,13 +1116,10 @@ static int on_item(struct parser *p, struct frame *f, const yaml_event_t *ev)
     if (ev->type != YAML_SCALAR_EVENT)
         return fail(p, &ev->start_mark, "expected a string, got %s", node_kind(ev));
     char *raw = NULL, *val = NULL;
-    if (scalar_text(p, ev, &raw) < 0)
+    if (scalar_value(p, d, ev, &raw, &val) < 0)
         return -1;
-    int rc = expand_env(p, &ev->start_mark, raw, &val);
     free(raw);
-    if (rc < 0)
-        return -1;
-    if (!*val && d->rule == R_NONEMPTY) {
+    if (!*val && d->rule == CFG_NONEMPTY) {
         free(val);
         return fail(p, &ev->start_mark, "must not be empty");
     }
@@ -1140,12 +1133,43 @@ static int on_item(struct parser *p, struct frame *f, const yaml_event_t *ev)
     return 0;
 }
 
-static int on_node(struct parser *p, const yaml_event_t *ev)
+/* A name or a value of a CFG_STRMAP (provider headers). */
+static int on_pair(struct cfg_parser *p, struct frame *f, const yaml_event_t *ev)
+{
+    if (ev->type != YAML_SCALAR_EVENT)
+        return fail(p, &ev->start_mark, "expected a string, got %s", node_kind(ev));
+    char *raw = NULL, *val = NULL;
+    if (scalar_value(p, f->def, ev, &raw, &val) < 0)
+        return -1;
+    free(raw);
+    if (!f->want_value) {
+        copy_key(f->key, val, strlen(val));
+        f->pending = val;
+        f->want_value = true;
+        return 0;
+    }
+    if (strlen(val) > HEADER_VALUE_MAX) {
+        free(val);
+        return fail(p, &ev->start_mark, "longer than %d bytes", HEADER_VALUE_MAX);
+    }
+    struct cfg_pair *slot = list_push(f->obj, f->def, &f->cap);
+    if (!slot) {
+        free(val);
+        return fail_oom(p, &ev->start_mark);
+    }
+    slot->name = f->pending;
+    slot->value = val;
+    f->pending = NULL;
+    f->want_value = false;
+    return 0;
+}
+
+static int on_node(struct cfg_parser *p, const yaml_event_t *ev)
 {
     struct frame *f = top(p);
     if (!f) {
         if (ev->type == YAML_MAPPING_START_EVENT)
-            return push_map(p, ev, &top_schema, p->cfg);
+            return push_map(p, ev, &cfg_schema_top, p->cfg);
         if (is_null(ev))
             return 0; /* "---" alone: an empty config */
         return fail(p, &ev->start_mark, "the top-level document must be a mapping");
@@ -1155,13 +1179,15 @@ static int on_node(struct parser *p, const yaml_event_t *ev)
         return is_start(ev) ? (push(p, ev, F_SKIP) ? 0 : -1) : 0;
     case F_SEQ:
         return on_item(p, f, ev);
+    case F_SMAP:
+        return on_pair(p, f, ev);
     case F_MAP:
         return f->want_value ? on_value(p, f, ev) : on_key(p, f, ev);
     }
     return 0;
 }
 
-static int on_end(struct parser *p, const yaml_event_t *ev)
+static int on_end(struct cfg_parser *p, const yaml_event_t *ev)
 {
     struct frame *f = top(p);
     if (!f)
@@ -1170,14 +1196,20 @@ static int on_end(struct parser *p, const yaml_event_t *ev)
      * lines and comments; its value really ended with its last scalar. */
     if (f->flow)
         p->last_end = ev->end_mark.index;
-    if (f->kind == F_MAP && f->schema->close && f->schema->close(p, f->obj, &f->start) < 0)
-        return -1;
+    if (f->kind == F_MAP) {
+        memcpy(field(f->obj, f->schema->given_off), &f->seen, sizeof f->seen);
+        p->mark = &f->start;
+        if (f->schema->close && f->schema->close(p, f->obj) < 0)
+            return -1;
+    }
+    free(f->pending);
+    f->pending = NULL;
     p->depth--;
     value_done(p);
     return 0;
 }
 
-static int on_event(struct parser *p, const yaml_event_t *ev)
+static int on_event(struct cfg_parser *p, const yaml_event_t *ev)
 {
     if (has_anchor(ev))
         return fail(p, &ev->start_mark, "anchors and aliases are not supported");
@@ -1203,7 +1235,7 @@ static int on_event(struct parser *p, const yaml_event_t *ev)
 /* ------------------------------------------------------------------ */
 /* Loading                                                             */
 
-static int syntax_error(struct parser *p, const yaml_parser_t *yp)
+static int syntax_error(struct cfg_parser *p, const yaml_parser_t *yp)
 {
     if (yp->error == YAML_MEMORY_ERROR) {
         snprintf(p->err->msg, sizeof p->err->msg, "%s: out of memory", p->name);
@@ -1217,11 +1249,47 @@ static int syntax_error(struct parser *p, const yaml_parser_t *yp)
     return -1;
 }
 
+static bool given(const struct cfg_schema *s, const void *obj, const char *key)
+{
+    return cfg_key_given(s, obj, cfg_key_find(s, key));
+}
+
+/* Keys a provider or mapping did not give take the level above's value
+ * (the global one, or the provider's for a mapping). */
+static void inherit(struct config *c, struct cfg_provider *pr)
+{
+    const struct cfg_schema *ps = &cfg_schema_provider, *ms = &cfg_schema_mapping;
+    if (!given(ps, pr, "model_retries"))
+        pr->model_retries = c->model_retries;
+    if (!given(ps, pr, "first_token_timeout"))
+        pr->first_token_timeout = c->first_token_timeout;
+    if (pr->first_token_timeout <= 0)
+        pr->first_token_timeout = pr->timeout;
+    if (!given(ps, pr, "response_model"))
+        pr->response_model = c->response_model;
+    if (!given(ps, pr, "stream_usage"))
+        pr->stream_usage = true;
+    for (size_t m = 0; m < pr->n_mappings; m++) {
+        struct cfg_mapping *map = &pr->mappings[m];
+        if (!given(ms, map, "continuation"))
+            map->continuation = pr->continuation;
+        if (!given(ms, map, "first_token_timeout") || map->first_token_timeout <= 0)
+            map->first_token_timeout = pr->first_token_timeout;
+        /* A provider without an OpenAI base URL is probed the Anthropic way. */
+        if (!given(ms, map, "probe") && !pr->base_url)
+            map->probe = CFG_PROBE_MESSAGES;
+    }
+}
+
 /* Defaults that depend on the whole file, and the reference's rule that
  * a value <= 0 means "use the default" for its four original keys. */
-static int finish(struct parser *p)
+static int finish(struct cfg_parser *p)
 {
     struct config *c = p->cfg;
+    if (!given(&cfg_schema_top, c, "model_retries"))
+        c->model_retries = DEFAULT_MODEL_RETRIES;
+    for (size_t i = 0; i < c->n_providers; i++)
+        inherit(c, &c->providers[i]);
     if (c->max_retries <= 0)
         c->max_retries = DEFAULT_MAX_RETRIES;
     if (c->max_failures <= 0)
@@ -1250,6 +1318,9 @@ static struct config *config_new(const char *path)
     c->stream_idle_timeout = DEFAULT_STREAM_IDLE_TIMEOUT;
     c->max_cooldown = DEFAULT_MAX_COOLDOWN;
     c->probe_timeout = DEFAULT_PROBE_TIMEOUT;
+    c->retry_after_max = DEFAULT_RETRY_AFTER_MAX;
+    c->continuation_max_bytes = DEFAULT_CONTINUATION_MAX_BYTES;
+    c->max_buffered_bytes = DEFAULT_MAX_BUFFERED_BYTES;
     if (!(c->path = strdup(path))) {
         free(c);
         return NULL;
@@ -1257,7 +1328,7 @@ static struct config *config_new(const char *path)
     return c;
 }
 
-static int parse_events(struct parser *p)
+static int parse_events(struct cfg_parser *p)
 {
     yaml_parser_t yp;
     if (!yaml_parser_initialize(&yp)) {
@@ -1302,7 +1373,7 @@ static int load(const char *text, size_t len, const char *name, const char *path
         snprintf(err->msg, sizeof err->msg, "%s:1:1: only UTF-8 is supported", name);
         return -1;
     }
-    struct parser p;
+    struct cfg_parser p;
     memset(&p, 0, sizeof p);
     p.name = name;
     p.text = text;
@@ -1320,6 +1391,8 @@ static int load(const char *text, size_t len, const char *name, const char *path
         return -1;
     }
     int rc = parse_events(&p);
+    for (size_t i = 0; i < p.depth; i++)
+        free(p.stack[i].pending);   /* a mapping of strings cut off by an error */
     if (rc == 0)
         rc = finish(&p);
     free(p.name_slots);
@@ -1406,16 +1479,27 @@ static void provider_free(struct cfg_provider *prov)
     free(prov->name);
     free(prov->base_url);
     free(prov->base_url_raw);
+    free(prov->anthropic_base_url);
+    free(prov->anthropic_base_url_raw);
     free(prov->api_key);
     free(prov->api_key_raw);
     free(prov->ca_file);
     free_strv(prov->exclude_params, prov->n_exclude);
+    free_strv(prov->forward_headers, prov->n_forward_headers);
+    for (size_t i = 0; i < prov->n_headers; i++) {
+        free(prov->headers[i].name);
+        free(prov->headers[i].value);
+    }
+    free(prov->headers);
     for (size_t i = 0; i < prov->n_mappings; i++) {
         free(prov->mappings[i].upstream);
+        free(prov->mappings[i].upstream_raw);
         free(prov->mappings[i].alias);
+        free(prov->mappings[i].alias_raw);
     }
     free(prov->mappings);
     cfg_url_free(&prov->url);
+    cfg_url_free(&prov->aurl);
 }
 
 void config_free(struct config *c)
@@ -1430,6 +1514,8 @@ void config_free(struct config *c)
     free(c->ca_file);
     free(c->resolv_conf);
     free(c->hosts_file);
+    free_strv(c->forward_headers, c->n_forward_headers);
+    free_strv(c->trusted_proxies, c->n_trusted_proxies);
     for (size_t i = 0; i < c->n_providers; i++)
         provider_free(&c->providers[i]);
     free(c->providers);

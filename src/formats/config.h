@@ -1,10 +1,11 @@
 /* config: openai_proxy.yaml -> struct config, with validation.
  *
- * Loaded with libyaml's event API and an explicit state stack.  The file
- * format is drop-in compatible with the reference project's
- * openai_proxy.yaml; keys marked (new) are ours.  Every string scalar
- * expands ${VAR} and ${VAR:-default} from the environment; an unset VAR
- * without a default is an error.  Errors name file:line:column and the key
+ * Loaded with libyaml's event API and an explicit state stack, through
+ * the key tables of config_schema.h.  The file format is drop-in
+ * compatible with the reference project's openai_proxy.yaml; keys marked
+ * (new) are ours.  Every string scalar expands ${VAR} and ${VAR:-default}
+ * from the environment ("$$" is a literal "$"); an unset VAR without a
+ * default is an error.  Errors name file:line:column and the key
  * path, e.g. "conf/x.yaml:12:7: providers[1].model_mappings[0]: upstream is
  * required".  Unknown keys are warnings, never errors.  A config is
  * immutable once loaded; a reload loads a new one. */
@@ -15,10 +16,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_schema.h"
+
 #define CFG_MAX_DEPTH 32            /* YAML nesting accepted */
 #define CFG_MAX_FILE_BYTES (4u << 20)
 
-enum cfg_probe { CFG_PROBE_CHAT = 0, CFG_PROBE_EMBEDDINGS, CFG_PROBE_MODELS, CFG_PROBE_NONE };
+enum cfg_probe { CFG_PROBE_CHAT = 0, CFG_PROBE_EMBEDDINGS, CFG_PROBE_MODELS, CFG_PROBE_NONE, CFG_PROBE_MESSAGES };
+
+/* What "model" answers carry: the alias the client asked for (the
+ * reference's behaviour) or the upstream model that served. */
+enum cfg_response_model { CFG_MODEL_ALIAS = 0, CFG_MODEL_UPSTREAM };
+
+/* How an Anthropic-speaking upstream takes its key. */
+enum cfg_anthropic_auth { CFG_AUTH_X_API_KEY = 0, CFG_AUTH_BEARER };
 
 /* How a mapping continues a stream that broke on another candidate. */
 enum cfg_continuation {
@@ -41,45 +51,54 @@ struct cfg_url {
 };
 
 struct cfg_mapping {
+    uint64_t given;           /* keys the file gave (config_schema.h) */
     char *upstream;           /* required */
+    char *upstream_raw;       /* text before ${} expansion, NULL if the same */
     char *alias;              /* default: upstream */
+    char *alias_raw;
     int priority;             /* default 0 */
     int weight;               /* default 1; 0 means 1 (reference); < 0 is an error */
     int max_failures;         /* 0 = use the global value; < 0 is an error */
-    enum cfg_probe probe;     /* (new) default chat */
-    enum cfg_continuation continuation;   /* (new) default none */
+    enum cfg_probe probe;     /* (new) default chat (messages for an Anthropic-only provider) */
+    enum cfg_continuation continuation;   /* (new) default: the provider's */
+    int first_token_timeout;  /* (new) seconds; default: the provider's */
     struct health_entry *health;  /* runtime links, NULL after load */
     struct stat_entry *stat;
 };
 
 struct cfg_provider {
+    uint64_t given;           /* keys the file gave (config_schema.h) */
     char *name;               /* required, unique */
-    char *base_url;           /* required, http:// or https:// */
+    char *base_url;           /* http:// or https://; required unless anthropic_base_url */
+    char *base_url_raw;       /* text before ${} expansion, NULL if the same */
+    char *anthropic_base_url; /* (new) the provider's Anthropic Messages API, or NULL */
+    char *anthropic_base_url_raw;
+    enum cfg_anthropic_auth anthropic_auth;   /* (new) default x-api-key */
     char *api_key;            /* may be "" */
-    char *api_key_raw;        /* text before ${} expansion, NULL if none */
-    char *base_url_raw;
+    char *api_key_raw;
     int weight;               /* default 1; 0 means 1; < 0 error */
     int priority;             /* default 0 */
     int timeout;              /* seconds, default 60; <= 0 means 60 */
     char *ca_file;            /* (new) PEM bundle for this provider, or NULL */
     char **exclude_params;
     size_t n_exclude;
+    struct cfg_pair *headers; /* (new) sent with every request to this provider */
+    size_t n_headers;
+    char **forward_headers;   /* (new) client headers passed on, beyond the global list */
+    size_t n_forward_headers;
+    int model_retries;        /* (new) default: the global value */
+    int first_token_timeout;  /* (new) default: the global value, else timeout */
+    enum cfg_continuation continuation;   /* (new) default none */
+    enum cfg_response_model response_model;   /* (new) default: the global value */
+    bool stream_usage;        /* (new) default true: streams may ask for include_usage */
     struct cfg_mapping *mappings;
     size_t n_mappings;
-    struct cfg_url url;
+    struct cfg_url url;       /* base_url (host NULL when none) */
+    struct cfg_url aurl;      /* anthropic_base_url (host NULL when none) */
 };
 
-/* Top-level keys whose position in the file is remembered, so the admin
- * API can rewrite just those parts and keep the rest of the file as is. */
-enum cfg_top_key {
-    CFG_TOP_PROVIDERS,
-    CFG_TOP_MAX_RETRIES,
-    CFG_TOP_MAX_FAILURES,
-    CFG_TOP_RECOVERY_INTERVAL,
-    CFG_TOP_HEALTH_CHECK_PERIOD,
-    CFG_TOP__COUNT
-};
-
+/* Where a top-level key's text is in the file, so the admin API can
+ * rewrite just those parts and keep the rest of the file as it is. */
 struct cfg_span {
     bool present;
     size_t start;   /* byte offset of the first character of the key */
@@ -89,6 +108,7 @@ struct cfg_span {
 
 struct config {
     char *path;                 /* file it came from ("<memory>" for strings) */
+    uint64_t given;             /* keys the file gave (config_schema.h) */
     char **api_keys;
     size_t n_api_keys;
     char *admin_key;            /* NULL or "" = admin disabled */
@@ -96,6 +116,19 @@ struct config {
     int max_failures;           /* default 3; <= 0 means 3 */
     int recovery_interval;      /* seconds, default 30; <= 0 means 30 */
     int health_check_period;    /* seconds, default 60; <= 0 means 60 */
+    /* (new) failover */
+    int model_retries;          /* same-candidate retries of a transient failure, default 1 */
+    int retry_after_max;        /* seconds of a 429's Retry-After waited out, default 5 */
+    int request_timeout;        /* seconds until an answer is committed, default 0 = none */
+    int first_token_timeout;    /* seconds to a stream's first content, default 0 = the provider's timeout */
+    uint64_t continuation_max_bytes;   /* text kept to continue a broken stream, default 64 KiB */
+    enum cfg_response_model response_model;   /* default alias */
+    /* (new) clients */
+    char **forward_headers;     /* client headers passed upstream beyond the built-in list */
+    size_t n_forward_headers;
+    char **trusted_proxies;     /* addresses whose X-Forwarded-For names the client */
+    size_t n_trusted_proxies;
+    uint64_t max_buffered_bytes;   /* request bodies and whole answers held at once, default 64 MiB */
     /* (new) keys */
     char *listen;               /* address, NULL = all IPv4 and IPv6 */
     uint64_t max_body_bytes;    /* default 32 MiB; must be > 0 */
@@ -111,7 +144,7 @@ struct config {
     char *hosts_file;           /* default "/etc/hosts" */
     struct cfg_provider *providers;
     size_t n_providers;
-    struct cfg_span spans[CFG_TOP__COUNT];
+    struct cfg_span spans[CFG_MAX_KEYS];   /* per key of cfg_schema_top */
 };
 
 typedef void (*cfg_warn_fn)(void *ctx, const char *msg);
@@ -135,6 +168,8 @@ void cfg_url_free(struct cfg_url *u);
 
 /* The config's name of a probe kind ("chat", ...). */
 const char *cfg_probe_name(enum cfg_probe k);
+/* The span of the top-level key name in the file the config came from. */
+const struct cfg_span *cfg_top_span(const struct config *c, const char *name);
 
 /* Effective failure threshold of a mapping. */
 static inline int cfg_max_failures(const struct config *c, const struct cfg_mapping *m)

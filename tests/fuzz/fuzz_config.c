@@ -14,14 +14,6 @@
 
 #define CAP_BYTES (384u * 1024)
 
-static const char *const span_keys[CFG_TOP__COUNT] = {
-    [CFG_TOP_PROVIDERS] = "providers",
-    [CFG_TOP_MAX_RETRIES] = "max_retries",
-    [CFG_TOP_MAX_FAILURES] = "max_failures",
-    [CFG_TOP_RECOVERY_INTERVAL] = "recovery_interval",
-    [CFG_TOP_HEALTH_CHECK_PERIOD] = "health_check_period",
-};
-
 static void on_warn(void *ctx, const char *msg)
 {
     size_t *n = ctx;
@@ -53,9 +45,17 @@ static void check_config(const struct config *c, const char *text, size_t n)
     for (size_t i = 0; i < c->n_providers; i++) {
         const struct cfg_provider *p = &c->providers[i];
         FUZZ_CHECK(p->name && p->name[0], "provider %zu: no name", i);
-        FUZZ_CHECK(p->base_url && p->api_key, "provider %zu: base_url / api_key", i);
-        FUZZ_CHECK(p->url.host && p->url.prefix && p->url.authority && p->url.port > 0,
+        FUZZ_CHECK((p->base_url || p->anthropic_base_url) && p->api_key, "provider %zu: base_url / api_key", i);
+        FUZZ_CHECK(!p->base_url || (p->url.host && p->url.prefix && p->url.authority && p->url.port > 0),
                    "provider %zu: base_url not parsed", i);
+        FUZZ_CHECK(!p->anthropic_base_url || (p->aurl.host && p->aurl.port > 0),
+                   "provider %zu: anthropic_base_url not parsed", i);
+        FUZZ_CHECK(p->first_token_timeout > 0 && p->model_retries >= 0, "provider %zu: inherited values", i);
+        for (size_t j = 0; j < p->n_headers; j++)
+            for (const char *v = p->headers[j].value; *v; v++)
+                FUZZ_CHECK((unsigned char)*v >= 0x20 && *v != 0x7f, "provider %zu: a control byte in a header", i);
+        for (const char *v = p->api_key; *v; v++)
+            FUZZ_CHECK((unsigned char)*v >= 0x20 && *v != 0x7f, "provider %zu: a control byte in the api_key", i);
         FUZZ_CHECK(p->weight > 0 && p->timeout > 0, "provider %zu: weight %d timeout %d", i, p->weight,
                    p->timeout);
         for (size_t j = 0; j < i; j++)
@@ -67,9 +67,13 @@ static void check_config(const struct config *c, const char *text, size_t n)
             FUZZ_CHECK(m->upstream && m->upstream[0], "mapping %zu.%zu: no upstream", i, j);
             FUZZ_CHECK(m->alias && m->alias[0], "mapping %zu.%zu: no alias", i, j);
             FUZZ_CHECK(m->weight > 0 && m->max_failures >= 0, "mapping %zu.%zu: weight %d", i, j, m->weight);
-            FUZZ_CHECK(m->probe >= CFG_PROBE_CHAT && m->probe <= CFG_PROBE_NONE, "mapping probe %d", (int)m->probe);
+            FUZZ_CHECK(m->probe >= CFG_PROBE_CHAT && m->probe <= CFG_PROBE_MESSAGES, "mapping probe %d", (int)m->probe);
+            FUZZ_CHECK(m->continuation >= CFG_CONT_NONE && m->continuation <= CFG_CONT_REPLAY, "mapping continuation");
+            FUZZ_CHECK(m->first_token_timeout > 0, "mapping %zu.%zu: first_token_timeout", i, j);
             FUZZ_CHECK(cfg_max_failures(c, m) > 0, "effective max_failures");
         }
+        if (!p->base_url)
+            continue;
         /* The parsed URL survives a second parse of the same text. */
         struct cfg_url u;
         char why[128];
@@ -81,24 +85,25 @@ static void check_config(const struct config *c, const char *text, size_t n)
     }
     /* Spans of the top-level keys. */
     bool simple = plain_ascii(text, n);
-    for (int k = 0; k < CFG_TOP__COUNT; k++) {
+    for (size_t k = 0; k < cfg_schema_top.n_keys; k++) {
         const struct cfg_span *sp = &c->spans[k];
+        const char *key = cfg_schema_top.keys[k].name;
         if (!sp->present)
             continue;
-        FUZZ_CHECK(sp->start < sp->end && sp->end <= n, "span %s [%zu, %zu) of %zu", span_keys[k], sp->start,
+        FUZZ_CHECK(sp->start < sp->end && sp->end <= n, "span %s [%zu, %zu) of %zu", key, sp->start,
                    sp->end, n);
-        size_t kl = strlen(span_keys[k]);
+        size_t kl = strlen(key);
         char first = text[sp->start];
         /* At the key itself, or at a quote, tag or block indicator before it. */
-        bool at_key = (n - sp->start >= kl && memcmp(text + sp->start, span_keys[k], kl) == 0) ||
+        bool at_key = (n - sp->start >= kl && memcmp(text + sp->start, key, kl) == 0) ||
                       (first && strchr("\"'!|>", first));
-        FUZZ_CHECK(at_key, "span %s starts at %zu, on \"%.*s\"", span_keys[k], sp->start,
+        FUZZ_CHECK(at_key, "span %s starts at %zu, on \"%.*s\"", key, sp->start,
                    (int)(n - sp->start < 12 ? n - sp->start : 12), text + sp->start);
         if (simple) {
             size_t line = 1;
             for (size_t i = 0; i < sp->start; i++)
                 line += text[i] == '\n';
-            FUZZ_CHECK(sp->line == line, "span %s on line %zu, the key is on line %zu", span_keys[k], sp->line, line);
+            FUZZ_CHECK(sp->line == line, "span %s on line %zu, the key is on line %zu", key, sp->line, line);
         }
     }
 }

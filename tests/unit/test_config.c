@@ -172,7 +172,7 @@ static void check_sample_values(const struct config *c)
 
 static void check_sample_spans(const struct config *c, const char *text, size_t len)
 {
-    const struct cfg_span *s = &c->spans[CFG_TOP_PROVIDERS];
+    const struct cfg_span *s = cfg_top_span(c, "providers");
     ok(s->present, "spans: providers present");
     ok(s->start < len && strncmp(text + s->start, "providers:", 10) == 0,
        "spans: providers starts at its key");
@@ -180,14 +180,14 @@ static void check_sample_spans(const struct config *c, const char *text, size_t 
     /* The value ends with the last mapping's alias: "gpt-5" and newline. */
     ok(s->end == len - 1 && text[s->end - 1] == '"' && strncmp(text + s->end - 7, "\"gpt-5\"", 7) == 0,
        "spans: providers ends after the last scalar");
-    s = &c->spans[CFG_TOP_MAX_RETRIES];
+    s = cfg_top_span(c, "max_retries");
     ok(s->present && s->line == 4, "spans: max_retries present on line 4");
     is_mem(text + s->start, s->end - s->start, "max_retries: 3", "spans: max_retries covers key and value");
-    s = &c->spans[CFG_TOP_MAX_FAILURES];
+    s = cfg_top_span(c, "max_failures");
     is_mem(text + s->start, s->end - s->start, "max_failures: 3", "spans: max_failures");
-    s = &c->spans[CFG_TOP_RECOVERY_INTERVAL];
+    s = cfg_top_span(c, "recovery_interval");
     is_mem(text + s->start, s->end - s->start, "recovery_interval: 30", "spans: recovery_interval");
-    s = &c->spans[CFG_TOP_HEALTH_CHECK_PERIOD];
+    s = cfg_top_span(c, "health_check_period");
     is_mem(text + s->start, s->end - s->start, "health_check_period: 3600", "spans: health_check_period");
     is_int(s->line, 7, "spans: health_check_period line");
 }
@@ -285,7 +285,7 @@ static void check_top_defaults(const struct config *c, const char *what, bool sp
        "%s: resolver file defaults", what);
     ok(c->n_providers == 0 && c->providers == NULL, "%s: no providers", what);
     bool any = false;
-    for (int i = 0; i < CFG_TOP__COUNT; i++)
+    for (size_t i = 0; i < CFG_MAX_KEYS; i++)
         any |= c->spans[i].present;
     ok(any == spans, "%s: spans %s", what, spans ? "present for keys given" : "absent");
 }
@@ -489,11 +489,11 @@ static void test_value_errors(void)
               "t.yaml:6:23: providers[0].model_mappings[0].max_failures: must not be negative",
               "mapping max_failures < 0");
     check_err(M0 "        probe: bogus\n",
-              "t.yaml:6:16: providers[0].model_mappings[0].probe: must be one of chat, embeddings, models, none "
+              "t.yaml:6:16: providers[0].model_mappings[0].probe: must be one of chat, embeddings, models, none, messages "
               "(got \"bogus\")",
               "unknown probe");
     check_err(M0 "        probe: Chat\n",
-              "t.yaml:6:16: providers[0].model_mappings[0].probe: must be one of chat, embeddings, models, none "
+              "t.yaml:6:16: providers[0].model_mappings[0].probe: must be one of chat, embeddings, models, none, messages "
               "(got \"Chat\")",
               "probe is case-sensitive");
     check_err("providers:\n  - name: \"\"\n    base_url: http://h\n", "t.yaml:2:11: providers[0].name: must not be empty",
@@ -507,7 +507,8 @@ static void test_value_errors(void)
               "t.yaml:6:34: providers[2].name: duplicate provider name \"b\" (first at line 4)",
               "duplicate name, flow style");
     test_many_providers();
-    check_err("providers:\n  - name: a\n", "t.yaml:2:5: providers[0]: base_url is required", "missing base_url");
+    check_err("providers:\n  - name: a\n", "t.yaml:2:5: providers[0]: base_url is required (or anthropic_base_url for an Anthropic-only provider)",
+              "missing base_url");
     check_err("providers:\n  - name: a\n    base_url: ftp://h\n",
               "t.yaml:3:15: providers[0].base_url: base_url must start with http:// or https://", "base_url scheme");
     check_err("providers:\n  - name: a\n    base_url: \"http://h:0\"\n",
@@ -639,7 +640,8 @@ static void test_env(void)
     if (c) {
         is_str(c->api_keys[0], "sk-secret", "env: list item expanded");
         is_str(c->api_keys[1], "plain-key", "env: plain list item");
-        is_str(c->admin_key, "pre-sk-secret-$HOME-$-dflt--e-$7--$", "env: defaults, empty values, literal $");
+        is_str(c->admin_key, "pre-sk-secret-$HOME-$-dflt--e-${AS_T_N}--$",
+               "env: defaults, empty values, a lone $ kept, $$ a literal $ (so $${X} is not expanded)");
         is_int(c->max_retries, 7, "env: number from a variable");
         is_int(c->max_failures, 3, "env: empty number keeps the default");
         is_int(c->recovery_interval, 45, "env: number from a default");
@@ -761,23 +763,23 @@ static void test_spans(void)
     struct config *c = load_ok(text, "spans: unicode and CRLF");
     if (!c)
         return;
-    const struct cfg_span *s = &c->spans[CFG_TOP_MAX_FAILURES];
+    const struct cfg_span *s = cfg_top_span(c, "max_failures");
     ok(s->present && s->line == 2, "spans: null value present on line 2");
     is_mem(text + s->start, s->end - s->start, "max_failures:", "spans: null value ends at the colon");
-    s = &c->spans[CFG_TOP_PROVIDERS];
+    s = cfg_top_span(c, "providers");
     ok(s->present && s->line == 3, "spans: flow providers on line 3");
     ok(s->end <= len, "spans: flow providers end in range");
     is_mem(text + s->start, s->end - s->start, "providers: [{name: \"é\", base_url: \"http://h\"}]",
            "spans: flow providers end at ']'");
-    s = &c->spans[CFG_TOP_MAX_RETRIES];
+    s = cfg_top_span(c, "max_retries");
     is_mem(text + s->start, s->end - s->start, "max_retries: \"5\"", "spans: quoted value after multi-byte text");
-    s = &c->spans[CFG_TOP_HEALTH_CHECK_PERIOD];
+    s = cfg_top_span(c, "health_check_period");
     ok(s->present && strncmp(text + s->start, "health_check_period:", 20) == 0 && s->line == 5,
        "spans: block scalar key");
     ok(s->end > s->start && s->end <= len && text[s->end - 1] != '#',
        "spans: block scalar ends before the trailing comment");
     is_int(c->health_check_period, 6, "spans: folded scalar value");
-    ok(!c->spans[CFG_TOP_RECOVERY_INTERVAL].present, "spans: absent key not present");
+    ok(!cfg_top_span(c, "recovery_interval")->present, "spans: absent key not present");
     config_free(c);
 
     /* A block sequence ends with its last scalar, not at the next key
@@ -791,10 +793,10 @@ static void test_spans(void)
         "max_retries: 2\n";
     c = load_ok(block, "spans: block providers");
     if (c) {
-        s = &c->spans[CFG_TOP_PROVIDERS];
+        s = cfg_top_span(c, "providers");
         is_mem(block + s->start, s->end - s->start, "providers:\n  - name: a\n    base_url: http://h",
                "spans: block providers end at the last scalar");
-        s = &c->spans[CFG_TOP_MAX_RETRIES];
+        s = cfg_top_span(c, "max_retries");
         ok(s->line == 6, "spans: line after comments");
         is_mem(block + s->start, s->end - s->start, "max_retries: 2", "spans: after a block value");
     }
@@ -803,7 +805,7 @@ static void test_spans(void)
     static const char bom[] = "\xef\xbb\xbfmax_retries: 2\n";
     c = load_ok(bom, "spans: byte order mark");
     if (c) {
-        s = &c->spans[CFG_TOP_MAX_RETRIES];
+        s = cfg_top_span(c, "max_retries");
         is_int(s->start, 3, "spans: offsets count the byte order mark");
         is_mem(bom + s->start, s->end - s->start, "max_retries: 2", "spans: after a byte order mark");
     }
@@ -1015,6 +1017,84 @@ static void test_example(void)
     config_free(c);
 }
 
+/* The keys of this round: defaults, inheritance, enums, maps, and
+ * control bytes refused where they would reach the upstream's wire. */
+static void test_round_keys(void)
+{
+    struct config *c = load_ok("model_retries: 2\n"
+                               "first_token_timeout: 20\n"
+                               "response_model: upstream\n"
+                               "providers:\n"
+                               "  - name: a\n"
+                               "    base_url: http://h/v1\n"
+                               "    timeout: 90\n"
+                               "    continuation: prefill\n"
+                               "    headers: {HTTP-Referer: \"https://me\", X-Title: app}\n"
+                               "    forward_headers: [X-Trace]\n"
+                               "    model_mappings:\n"
+                               "      - upstream: m1\n"
+                               "      - upstream: m2\n"
+                               "        continuation: replay\n"
+                               "        first_token_timeout: 5\n"
+                               "  - name: b\n"
+                               "    anthropic_base_url: https://api.anthropic.com\n"
+                               "    anthropic_auth: bearer\n"
+                               "    model_retries: 0\n"
+                               "    first_token_timeout: 0\n"
+                               "    stream_usage: false\n"
+                               "    model_mappings: [{upstream: c1}]\n",
+                               "new keys");
+    if (!c)
+        return;
+    const struct cfg_provider *a = &c->providers[0], *b = &c->providers[1];
+    is_int(c->retry_after_max, 5, "retry_after_max defaults to 5 s");
+    is_int(c->request_timeout, 0, "request_timeout defaults to none");
+    is_int((int)c->continuation_max_bytes, 65536, "continuation_max_bytes defaults to 64 KiB");
+    is_int((int)(c->max_buffered_bytes >> 20), 64, "max_buffered_bytes defaults to 64 MiB");
+    is_int(a->model_retries, 2, "a provider inherits model_retries");
+    is_int(b->model_retries, 0, "... unless it gives its own (0 too)");
+    is_int(a->first_token_timeout, 20, "a provider inherits first_token_timeout");
+    is_int(b->first_token_timeout, 60, "... 0 means the provider's timeout");
+    is_int(a->response_model, CFG_MODEL_UPSTREAM, "response_model: upstream, inherited");
+    is_int(a->mappings[0].continuation, CFG_CONT_PREFILL, "a mapping inherits the provider's continuation");
+    is_int(a->mappings[1].continuation, CFG_CONT_REPLAY, "... or gives its own");
+    is_int(a->mappings[0].first_token_timeout, 20, "a mapping inherits first_token_timeout");
+    is_int(a->mappings[1].first_token_timeout, 5, "... or gives its own");
+    ok(a->stream_usage && !b->stream_usage, "stream_usage defaults to true");
+    ok(a->n_headers == 2 && strcmp(a->headers[0].name, "HTTP-Referer") == 0 &&
+           strcmp(a->headers[0].value, "https://me") == 0 && strcmp(a->headers[1].value, "app") == 0,
+       "headers: a map of names and values, in order");
+    ok(a->n_forward_headers == 1 && strcmp(a->forward_headers[0], "X-Trace") == 0, "forward_headers");
+    ok(!b->base_url && b->aurl.host && strcmp(b->aurl.host, "api.anthropic.com") == 0 && b->aurl.port == 443,
+       "an Anthropic-only provider: anthropic_base_url without base_url");
+    is_int(b->anthropic_auth, CFG_AUTH_BEARER, "anthropic_auth: bearer");
+    is_int(b->mappings[0].probe, CFG_PROBE_MESSAGES, "an Anthropic-only provider is probed with messages");
+    ok(cfg_key_given(&cfg_schema_provider, b, cfg_key_find(&cfg_schema_provider, "model_retries")) &&
+           !cfg_key_given(&cfg_schema_provider, a, cfg_key_find(&cfg_schema_provider, "model_retries")),
+       "given bits tell a key written in the file from an inherited one");
+    config_free(c);
+
+    check_err("response_model: both\n",
+              "t.yaml:1:17: response_model: must be one of alias, upstream (got \"both\")", "response_model enum");
+    check_err("providers:\n  - name: a\n    base_url: http://h\n    api_key: \"sk-1\\r\\nX-Evil: 1\"\n",
+              "t.yaml:4:14: providers[0].api_key: contains a control character (byte 0x0d): it would reach the "
+              "upstream's wire", "a CR in an api_key");
+    check_err("providers:\n  - name: a\n    base_url: http://h\n    model_mappings: [{upstream: \"m\\n1\"}]\n",
+              "t.yaml:4:33: providers[0].model_mappings[0].upstream: contains a control character (byte 0x0a): it "
+              "would reach the upstream's wire", "a LF in an upstream model");
+    check_err("providers:\n  - name: a\n    base_url: http://h\n    headers: {X-A: \"v\\tw\"}\n",
+              "t.yaml:4:20: providers[0].headers: contains a control character (byte 0x09): it would reach the "
+              "upstream's wire", "a control byte in a header value");
+    check_err("providers:\n  - name: a\n    base_url: http://h\n    headers: {Host: evil}\n",
+              "t.yaml:2:5: providers[0]: headers: Host cannot be set here", "a reserved header");
+    check_err("providers:\n  - name: a\n    base_url: http://h\n    headers: {\"X A\": v}\n",
+              "t.yaml:2:5: providers[0]: headers: X A cannot be set here", "a header name that is not a token");
+    check_err("providers:\n  - name: a\n    base_url: http://h\n    headers: {X-A: 1, x-a: 2}\n",
+              "t.yaml:2:5: providers[0]: headers: x-a is given twice", "a header given twice");
+    check_err("providers:\n  - name: a\n    base_url: http://h\n    stream_usage: maybe\n",
+              "t.yaml:4:19: providers[0].stream_usage: must be true or false (got \"maybe\")", "a bool");
+}
+
 int main(void)
 {
     test_sample();
@@ -1031,5 +1111,6 @@ int main(void)
     test_urls();
     test_garbage();
     test_example();
+    test_round_keys();
     return tap_done();
 }
