@@ -57,12 +57,18 @@ static const char *state_name(const struct health_entry *h)
     return health_cooling(h) ? "cooling_down" : "healthy";
 }
 
-static void model_json(struct buf *b, const struct cfg_provider *p, const struct cfg_mapping *m)
+static const char *dialect_name(enum dialect d)
 {
-    const struct health_entry *h = m->health;
-    const struct stat_entry *st = m->stat;
+    return d == DIALECT_ANTHROPIC ? "anthropic" : "openai";
+}
+
+static void model_json(struct buf *b, const struct cfg_provider *p, const struct cfg_mapping *m, enum dialect d)
+{
+    const struct health_entry *h = m->health[d];
+    const struct stat_entry *st = m->stat[d];
     buf_append_str(b, "{\"provider_name\":");
     json_str(b, p->name);
+    buf_printf(b, ",\"dialect\":\"%s\"", dialect_name(d));
     buf_append_str(b, ",\"model_alias\":");
     json_str(b, m->alias);
     buf_append_str(b, ",\"upstream_model\":");
@@ -80,7 +86,7 @@ static void model_json(struct buf *b, const struct cfg_provider *p, const struct
     buf_append_str(b, ",\"next_probe_at\":");
     json_time(b, h->healthy ? 0 : h->next_probe_wall);
     buf_printf(b, ",\"probing\":%s,\"probe\":\"%s\",\"last_error\":", h->probing ? "true" : "false",
-               cfg_probe_name(m->probe));
+               d == DIALECT_ANTHROPIC && m->probe != CFG_PROBE_NONE ? "messages" : cfg_probe_name(m->probe));
     if (h->last_error[0])
         json_str(b, h->last_error);
     else
@@ -105,9 +111,14 @@ void metrics_providers_json(struct buf *b, const struct snapshot *s)
         uint64_t total = 0, ok = 0;
         bool healthy = true;
         for (size_t m = 0; m < p->n_mappings; m++) {
-            total += p->mappings[m].stat->total;
-            ok += p->mappings[m].stat->success;
-            healthy &= p->mappings[m].health->healthy;
+            for (int d = 0; d < CFG_DIALECTS; d++) {
+                const struct cfg_mapping *mp = &p->mappings[m];
+                if (!mp->stat[d])
+                    continue;
+                total += mp->stat[d]->total;
+                ok += mp->stat[d]->success;
+                healthy &= mp->health[d]->healthy;
+            }
         }
         if (i)
             buf_append(b, ",", 1);
@@ -119,10 +130,16 @@ void metrics_providers_json(struct buf *b, const struct snapshot *s)
                    (unsigned long long)ok);
         json_rate(b, ok, total);
         buf_printf(b, ",\"priority\":%d,\"weight\":%d,\"model_healths\":[", p->priority, p->weight);
+        bool first = true;
         for (size_t m = 0; m < p->n_mappings; m++) {
-            if (m)
-                buf_append(b, ",", 1);
-            model_json(b, p, &p->mappings[m]);
+            for (int d = 0; d < CFG_DIALECTS; d++) {
+                if (!p->mappings[m].health[d])
+                    continue;
+                if (!first)
+                    buf_append(b, ",", 1);
+                first = false;
+                model_json(b, p, &p->mappings[m], (enum dialect)d);
+            }
         }
         buf_append_str(b, "]}");
     }
@@ -159,6 +176,7 @@ static void label(struct buf *b, const char *name, const char *v, bool first)
 static void series_labels(struct buf *b, const struct stat_entry *st)
 {
     label(b, "provider", st->provider, true);
+    label(b, "dialect", dialect_name(st->dialect), false);
     label(b, "alias", st->alias, false);
     label(b, "upstream", st->upstream, false);
 }
@@ -191,7 +209,7 @@ static bool stat_live(const struct snapshot *s, const struct stat_entry *st)
 {
     for (size_t i = 0; i < s->cfg->n_providers; i++)
         for (size_t m = 0; m < s->cfg->providers[i].n_mappings; m++)
-            if (s->cfg->providers[i].mappings[m].stat == st)
+            if (s->cfg->providers[i].mappings[m].stat[st->dialect] == st)
                 return true;
     return false;
 }
@@ -200,7 +218,7 @@ static bool health_live(const struct snapshot *s, const struct health_entry *h)
 {
     for (size_t i = 0; i < s->cfg->n_providers; i++)
         for (size_t m = 0; m < s->cfg->providers[i].n_mappings; m++)
-            if (s->cfg->providers[i].mappings[m].health == h)
+            if (s->cfg->providers[i].mappings[m].health[h->dialect] == h)
                 return true;
     return false;
 }
@@ -291,6 +309,7 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
                 continue;
             buf_printf(b, "%s{", fam->name);
             label(b, "provider", h->provider, true);
+            label(b, "dialect", dialect_name(h->dialect), false);
             label(b, "upstream", h->upstream, false);
             buf_printf(b, "} %g\n", health_value(h, fam->which));
         }

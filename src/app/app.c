@@ -67,6 +67,7 @@ int app_reload(const char *why, char *err, size_t cap)
     tls_forget();   /* a changed CA bundle is read again on next use */
     app_apply_settings(s->cfg);
     counters.reloads++;
-    log_info("config reloaded (%s): %zu providers, %zu aliases", why, s->cfg->n_providers, s->n_aliases);
+    log_info("config reloaded (%s): %zu providers, %zu aliases, %zu on /v1/messages", why, s->cfg->n_providers,
+             s->idx[DIALECT_OPENAI].n, s->idx[DIALECT_ANTHROPIC].n);
     return 0;
 }

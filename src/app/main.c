@@ -202,7 +202,7 @@ int main(int argc, char **argv)
         log_warn("api_keys is empty: /v1 is open to anyone who can reach port %d", server_port());
     log_info("autoswitch %s listening on %s port %d (%zu providers, %zu aliases, config %s)",
              AUTOSWITCH_VERSION, snap->cfg->listen ? snap->cfg->listen : "*", server_port(),
-             snap->cfg->n_providers, snap->n_aliases, config_file);
+             snap->cfg->n_providers, snap->idx[DIALECT_OPENAI].n, config_file);
 
     loop_run();
 

@@ -17,6 +17,9 @@
 #include <stdint.h>
 
 #include "config_schema.h"
+#include "event.h"
+
+#define CFG_DIALECTS 2   /* enum dialect: OpenAI, Anthropic */
 
 #define CFG_MAX_DEPTH 32            /* YAML nesting accepted */
 #define CFG_MAX_FILE_BYTES (4u << 20)
@@ -62,8 +65,10 @@ struct cfg_mapping {
     enum cfg_probe probe;     /* (new) default chat (messages for an Anthropic-only provider) */
     enum cfg_continuation continuation;   /* (new) default: the provider's */
     int first_token_timeout;  /* (new) seconds; default: the provider's */
-    struct health_entry *health;  /* runtime links, NULL after load */
-    struct stat_entry *stat;
+    /* runtime links per dialect (NULL after load, and where the provider
+     * has no base URL of that dialect) */
+    struct health_entry *health[CFG_DIALECTS];
+    struct stat_entry *stat[CFG_DIALECTS];
 };
 
 struct cfg_provider {
@@ -170,6 +175,13 @@ void cfg_url_free(struct cfg_url *u);
 const char *cfg_probe_name(enum cfg_probe k);
 /* The span of the top-level key name in the file the config came from. */
 const struct cfg_span *cfg_top_span(const struct config *c, const char *name);
+
+/* The base URL of a dialect, or NULL when the provider has none. */
+static inline const struct cfg_url *cfg_provider_url(const struct cfg_provider *p, enum dialect d)
+{
+    const struct cfg_url *u = d == DIALECT_ANTHROPIC ? &p->aurl : &p->url;
+    return u->host ? u : NULL;
+}
 
 /* Effective failure threshold of a mapping. */
 static inline int cfg_max_failures(const struct config *c, const struct cfg_mapping *m)

@@ -1,12 +1,15 @@
 #include "upreq.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 int upreq_head(struct buf *out, const struct upreq *r)
 {
     const struct cfg_provider *p = r->prov;
-    const struct cfg_url *url = &p->url;
+    const struct cfg_url *url = cfg_provider_url(p, r->dialect);
     int rc = 0;
+    if (!url)
+        return -1;
     rc |= buf_append_str(out, r->method);
     rc |= buf_append(out, " ", 1);
     rc |= buf_append_str(out, url->prefix);
@@ -17,8 +20,17 @@ int upreq_head(struct buf *out, const struct upreq *r)
     rc |= buf_append_str(out, url->authority);
     rc |= buf_append(out, "\r\n", 2);
     if (p->api_key && p->api_key[0]) {
-        rc |= buf_append_str(out, "Authorization: Bearer ");
+        /* Anthropic's API takes its key in x-api-key; compatible
+         * upstreams may want a bearer token (anthropic_auth). */
+        bool x_api_key = r->dialect == DIALECT_ANTHROPIC && p->anthropic_auth == CFG_AUTH_X_API_KEY;
+        rc |= buf_append_str(out, x_api_key ? "x-api-key: " : "Authorization: Bearer ");
         rc |= buf_append_str(out, p->api_key);
+        rc |= buf_append(out, "\r\n", 2);
+    }
+    for (size_t i = 0; i < p->n_headers; i++) {
+        rc |= buf_append_str(out, p->headers[i].name);
+        rc |= buf_append(out, ": ", 2);
+        rc |= buf_append_str(out, p->headers[i].value);
         rc |= buf_append(out, "\r\n", 2);
     }
     if (r->user_agent) {

@@ -30,10 +30,11 @@ void models_list(struct conn *c, struct request *r, struct snapshot *s)
     (void)r;
     struct buf b = BUF_INIT;
     buf_append_str(&b, "{\"object\":\"list\",\"data\":[");
-    for (size_t i = 0; i < s->n_aliases; i++) {
+    const struct alias_index *ix = &s->idx[DIALECT_OPENAI];
+    for (size_t i = 0; i < ix->n; i++) {
         if (i)
             buf_append(&b, ",", 1);
-        append_model(&b, s->aliases[i].name);
+        append_model(&b, ix->aliases[i].name);
     }
     buf_append_str(&b, "]}\n");
     reply_json(c, 200, &b, NULL);
@@ -49,7 +50,7 @@ void models_get(struct conn *c, struct request *r, struct snapshot *s)
         reply_error(c, 400, "invalid_request_error", NULL, "invalid model id in path");
         return;
     }
-    const struct alias_entry *a = snapshot_alias(s, id, strlen(id));
+    const struct alias_entry *a = snapshot_alias(s, DIALECT_OPENAI, id, strlen(id));
     if (!a) {
         reply_error(c, 404, "not_found_error", "model_not_found", "model %s not found", id);
         return;

@@ -92,23 +92,24 @@ static void proxy_finish(struct proxy *p)
 
 static void report(struct proxy *p, const struct att_outcome *o)
 {
-    struct cfg_mapping *map = (struct cfg_mapping *)p->cur->map;
+    struct health_entry *h = p->cur->health;
+    struct stat_entry *st = p->cur->stat;
     const struct config *cfg = p->snap->cfg;
-    if (p->in_flight && map->health->in_flight)
-        map->health->in_flight--;
+    if (p->in_flight && h->in_flight)
+        h->in_flight--;
     p->in_flight = false;
     uint64_t took = loop_clock() - p->t_attempt;
     switch (o->kind) {
     case OUT_SUCCESS:
-        if (health_success(map->health, map->stat, o->status, took, o->ttft_ms))
-            probe_cancel(map->health);
+        if (health_success(h, st, o->status, took, o->ttft_ms))
+            probe_cancel(h);
         return;
     case OUT_COOLDOWN:
-        health_cooldown(map->health, map->stat, o->cooldown_ms, o->reason);
+        health_cooldown(h, st, o->cooldown_ms, o->reason);
         break;
     case OUT_FAILURE:
-        if (health_failure(map->health, map->stat, o->status, o->counts, o->reason))
-            probe_schedule(map->health, (uint64_t)cfg->recovery_interval * 1000u,
+        if (health_failure(h, st, o->status, o->counts, o->reason))
+            probe_schedule(h, (uint64_t)cfg->recovery_interval * 1000u,
                            (uint64_t)cfg->health_check_period * 1000u);
         break;
     default:
@@ -177,7 +178,7 @@ static void send_bytes(struct proxy *p, const char *d, size_t n)
 {
     counters.bytes_out += n;
     if (p->cur)
-        p->cur->map->stat->bytes_out += n;
+        p->cur->stat->bytes_out += n;
     conn_body(p->client, d, n);
     if (p->up && conn_pending(p->client) > SRV_OUT_HIGH)
         up_pause(p->up, true);
@@ -255,7 +256,7 @@ static bool act(struct proxy *p, const struct att_action *a)
         on_ended_attempt(p, a);
         if (p->next < p->nplan) {
             counters.failovers++;
-            p->cur->map->stat->failovers++;
+            p->cur->stat->failovers++;
             start_attempt(p, CONT_NONE);
             return false;
         }
@@ -430,10 +431,10 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
     };
     att_start(&p->att, &t, loop_now());
     p->t_attempt = loop_clock();
-    p->cur->map->health->in_flight++;
+    p->cur->health->in_flight++;
     p->in_flight = true;
     counters.attempts++;
-    struct up_request rq = { .url = &prov->url, .ca_file = prov->ca_file ? prov->ca_file : cfg->ca_file };
+    struct up_request rq = { .url = p->cur->url, .ca_file = prov->ca_file ? prov->ca_file : cfg->ca_file };
     if (build_request(p, cont, &rq.data) < 0) {
         buf_free(&rq.data);
         att_fail(&p->att, XERR_CONNECT, "out of memory building the request", loop_now());
@@ -546,7 +547,7 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
         proxy_free_deferred(p);
         return;
     }
-    if (!(p->alias = snapshot_alias(s, p->rb.model, strlen(p->rb.model)))) {
+    if (!(p->alias = snapshot_alias(s, ep->dialect, p->rb.model, strlen(p->rb.model)))) {
         reply_api_error(c, ep->dialect, 404, "invalid_request_error", "model_not_found",
                         "The model `%s` does not exist or you do not have access to it.", p->rb.model);
         proxy_free_deferred(p);

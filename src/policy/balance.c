@@ -23,7 +23,7 @@ size_t balance_plan(const struct alias_entry *a, int max_retries, const struct c
     size_t idx[BAL_MAX_ATTEMPTS];
     size_t n = 0;
     for (size_t i = 0; i < a->n && n < BAL_MAX_ATTEMPTS; i++)
-        if (health_usable(a->cands[i].map->health))
+        if (health_usable(a->cands[i].health))
             idx[n++] = i;
     if (n == 0)
         for (size_t i = 0; i < a->n && n < BAL_MAX_ATTEMPTS; i++)
@@ -49,7 +49,7 @@ size_t balance_plan(const struct alias_entry *a, int max_retries, const struct c
     struct stat_entry *pick_st = NULL;
     for (size_t k = 0; k < n && a->cands[idx[k]].priority == best; k++) {
         const struct candidate *c = &a->cands[idx[k]];
-        struct stat_entry *st = c->map->stat;
+        struct stat_entry *st = c->stat;
         st->swrr_current += c->weight;
         total += c->weight;
         if (!pick_st || st->swrr_current > pick_st->swrr_current) {

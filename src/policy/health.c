@@ -20,15 +20,15 @@ struct stat_entry *stat_entries(void)
     return stats;
 }
 
-static struct health_entry *health_find(const char *provider, const char *upstream)
+static struct health_entry *health_find(const char *provider, enum dialect d, const char *upstream)
 {
     for (struct health_entry *h = htable; h; h = h->next)
-        if (strcmp(h->provider, provider) == 0 && strcmp(h->upstream, upstream) == 0)
+        if (h->dialect == d && strcmp(h->provider, provider) == 0 && strcmp(h->upstream, upstream) == 0)
             return h;
     return NULL;
 }
 
-static struct health_entry *health_new(const char *provider, const char *upstream)
+static struct health_entry *health_new(const char *provider, enum dialect d, const char *upstream)
 {
     struct health_entry *h = calloc(1, sizeof *h);
     if (!h)
@@ -41,6 +41,7 @@ static struct health_entry *health_new(const char *provider, const char *upstrea
         free(h);
         return NULL;
     }
+    h->dialect = d;
     h->healthy = true;
     h->changed_wall = wall_ms();
     h->next = htable;
@@ -48,16 +49,16 @@ static struct health_entry *health_new(const char *provider, const char *upstrea
     return h;
 }
 
-static struct stat_entry *stat_find(const char *provider, const char *alias, const char *upstream)
+static struct stat_entry *stat_find(const char *provider, enum dialect d, const char *alias, const char *upstream)
 {
     for (struct stat_entry *s = stats; s; s = s->next)
-        if (strcmp(s->provider, provider) == 0 && strcmp(s->alias, alias) == 0 &&
+        if (s->dialect == d && strcmp(s->provider, provider) == 0 && strcmp(s->alias, alias) == 0 &&
             strcmp(s->upstream, upstream) == 0)
             return s;
     return NULL;
 }
 
-static struct stat_entry *stat_new(const char *provider, const char *alias, const char *upstream)
+static struct stat_entry *stat_new(const char *provider, enum dialect d, const char *alias, const char *upstream)
 {
     struct stat_entry *s = calloc(1, sizeof *s);
     if (!s)
@@ -72,26 +73,27 @@ static struct stat_entry *stat_new(const char *provider, const char *alias, cons
         free(s);
         return NULL;
     }
+    s->dialect = d;
     s->next = stats;
     stats = s;
     return s;
 }
 
-struct health_entry *health_get(const char *provider, const char *upstream)
+struct health_entry *health_get(const char *provider, enum dialect d, const char *upstream)
 {
-    struct health_entry *h = health_find(provider, upstream);
+    struct health_entry *h = health_find(provider, d, upstream);
     if (!h)
-        h = health_new(provider, upstream);
+        h = health_new(provider, d, upstream);
     if (h)
         h->refs++;
     return h;
 }
 
-struct stat_entry *stat_get(const char *provider, const char *alias, const char *upstream)
+struct stat_entry *stat_get(const char *provider, enum dialect d, const char *alias, const char *upstream)
 {
-    struct stat_entry *st = stat_find(provider, alias, upstream);
+    struct stat_entry *st = stat_find(provider, d, alias, upstream);
     if (!st)
-        st = stat_new(provider, alias, upstream);
+        st = stat_new(provider, d, alias, upstream);
     if (st)
         st->refs++;
     return st;

@@ -3,10 +3,10 @@
  * acts on what the report returns (the proxy schedules a probe when a
  * model just became unhealthy); this module calls nobody.
  *
- * health_entry, keyed (provider name, upstream model): consecutive
+ * health_entry, keyed (provider name, dialect, upstream model): consecutive
  * failures, healthy or not, 429 cooldown, last error, and the probe
  * schedule the probe module writes for display.
- * stat_entry, keyed (provider name, alias, upstream model): request
+ * stat_entry, keyed (provider name, dialect, alias, upstream model): request
  * counters, latency samples, the smooth-weighted-round-robin position.
  *
  * Entries live in tables owned by this module and are reference counted:
@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event.h"
 #include "hist.h"
 
 #define HEALTH_ERROR_MAX 200   /* bytes of the last error message kept */
@@ -27,6 +28,7 @@
 struct health_entry {
     struct health_entry *next;
     char *provider;
+    enum dialect dialect;
     char *upstream;
     unsigned refs;
     int max_failures;            /* threshold from the newest config */
@@ -48,6 +50,7 @@ struct health_entry {
 struct stat_entry {
     struct stat_entry *next;
     char *provider;
+    enum dialect dialect;
     char *alias;
     char *upstream;
     unsigned refs;
@@ -66,9 +69,9 @@ struct stat_entry {
 
 /* The entry for the key, created healthy when new, with one more
  * reference; NULL when out of memory.  put drops the reference. */
-struct health_entry *health_get(const char *provider, const char *upstream);
+struct health_entry *health_get(const char *provider, enum dialect d, const char *upstream);
 void health_put(struct health_entry *h);
-struct stat_entry *stat_get(const char *provider, const char *alias, const char *upstream);
+struct stat_entry *stat_get(const char *provider, enum dialect d, const char *alias, const char *upstream);
 void stat_put(struct stat_entry *st);
 /* At exit, after everyone let go: free what is left. */
 void health_free_all(void);

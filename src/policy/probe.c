@@ -11,6 +11,7 @@
 #include "log.h"
 #include "loop.h"
 #include "snapshot.h"
+#include "upreq.h"
 #include "util.h"
 
 #define PROBE_MIN_GAP_MS 1000
@@ -38,6 +39,7 @@ static struct slot *slots;
 
 static void probe_run(void *ctx);
 static void probe_step(struct slot *p);
+static enum cfg_probe kind_of(const struct slot *p);
 
 static void stop_running(struct slot *p)
 {
@@ -128,7 +130,7 @@ static void probe_end(struct slot *p, bool ok, const char *what)
 {
     struct health_entry *h = p->h;
     uint64_t took = loop_clock() - p->started;
-    enum cfg_probe kind = p->map->probe;
+    enum cfg_probe kind = kind_of(p);
     stop_running(p);
     if (ok) {
         char how[160];
@@ -178,7 +180,7 @@ static void on_done(void *ctx, bool clean)
             probe_end(p, false, what);
             return;
         }
-        if (p->map->probe == CFG_PROBE_MODELS) {
+        if (kind_of(p) == CFG_PROBE_MODELS) {
             probe_end(p, true, "GET /v1/models answered 200");
             return;
         }
@@ -189,7 +191,7 @@ static void on_done(void *ctx, bool clean)
     /* 400 still proves the model is served: the request shape may simply
      * not suit it (as the reference judges). */
     bool ok = p->status == 200 || p->status == 400;
-    snprintf(what, sizeof what, "%s answered %d", kind_name(p->map->probe), p->status);
+    snprintf(what, sizeof what, "%s answered %d", kind_name(kind_of(p)), p->status);
     probe_end(p, ok, what);
 }
 
@@ -211,36 +213,55 @@ static void on_timeout(void *ctx)
     probe_end(p, false, what);
 }
 
+/* What the probe of h asks, in h's dialect: the mapping's kind for
+ * OpenAI (messages there means chat), a one-token /v1/messages for
+ * Anthropic. */
+static enum cfg_probe kind_of(const struct slot *p)
+{
+    enum cfg_probe k = p->map->probe;
+    if (p->h->dialect == DIALECT_ANTHROPIC)
+        return k == CFG_PROBE_NONE ? k : CFG_PROBE_MESSAGES;
+    return k == CFG_PROBE_MESSAGES ? CFG_PROBE_CHAT : k;
+}
+
+static void probe_body(const struct slot *p, enum cfg_probe k, struct buf *body, const char **path)
+{
+    buf_append_str(body, "{\"model\":");
+    json_append_str(body, p->map->upstream, strlen(p->map->upstream));
+    if (k == CFG_PROBE_EMBEDDINGS) {
+        *path = "/v1/embeddings";
+        buf_append_str(body, ",\"input\":\"hi\"}");
+    } else {
+        *path = k == CFG_PROBE_MESSAGES ? "/v1/messages" : "/v1/chat/completions";
+        buf_append_str(body, ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":1,\"stream\":false}");
+    }
+}
+
 static void probe_step(struct slot *p)
 {
     const struct cfg_provider *prov = p->prov;
-    struct up_request rq = { .url = &prov->url, .ca_file = prov->ca_file ? prov->ca_file : p->snap->cfg->ca_file };
+    enum dialect d = p->h->dialect;
+    struct up_request rq = { .url = cfg_provider_url(prov, d),
+                             .ca_file = prov->ca_file ? prov->ca_file : p->snap->cfg->ca_file };
     struct buf body = BUF_INIT;
     const char *path = "/v1/models";
-    if (p->step == STEP_WORK) {
-        bool emb = p->map->probe == CFG_PROBE_EMBEDDINGS;
-        path = emb ? "/v1/embeddings" : "/v1/chat/completions";
-        buf_append_str(&body, "{\"model\":");
-        json_append_str(&body, p->map->upstream, strlen(p->map->upstream));
-        buf_append_str(&body, emb ? ",\"input\":\"hi\"}"
-                                  : ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":1,\"stream\":false}");
-    }
-    struct buf *d = &rq.data;
-    buf_printf(d, "%s %s%s HTTP/1.1\r\nHost: %s\r\n", p->step == STEP_WORK ? "POST" : "GET", prov->url.prefix,
-               path, prov->url.authority);
-    if (prov->api_key && prov->api_key[0])
-        buf_printf(d, "Authorization: Bearer %s\r\n", prov->api_key);
-    buf_append_str(d, "User-Agent: autoswitch-probe\r\n");
-    if (buf_len(&body))
-        buf_printf(d, "Content-Type: application/json\r\nContent-Length: %zu\r\n", buf_len(&body));
-    buf_append_str(d, "\r\n");
-    buf_append(d, buf_head(&body), buf_len(&body));
+    if (p->step == STEP_WORK)
+        probe_body(p, kind_of(p), &body, &path);
+    struct upreq head = {
+        .method = p->step == STEP_WORK ? "POST" : "GET", .prov = prov, .dialect = d, .path = path,
+        .ctype = buf_len(&body) ? "application/json" : NULL, .body_len = buf_len(&body),
+        .user_agent = "autoswitch-probe",
+        .extra = d == DIALECT_ANTHROPIC ? "anthropic-version: 2023-06-01\r\n" : NULL,
+        .extra_len = d == DIALECT_ANTHROPIC ? sizeof "anthropic-version: 2023-06-01\r\n" - 1 : 0,
+    };
+    int rc = rq.url ? upreq_head(&rq.data, &head) : -1;
+    buf_append(&rq.data, buf_head(&body), buf_len(&body));
     buf_free(&body);
     p->status = 0;
-    p->up = up_start(&rq, &probe_cbs, p);
+    p->up = rc == 0 ? up_start(&rq, &probe_cbs, p) : NULL;
     buf_free(&rq.data);
     if (!p->up)
-        probe_end(p, false, "out of memory");
+        probe_end(p, false, rc == 0 ? "out of memory" : "no base URL for this dialect");
 }
 
 /* Find the mapping of h in the current config: the probe uses what the
@@ -251,7 +272,7 @@ static bool find_mapping(struct snapshot *s, struct health_entry *h, const struc
     for (size_t i = 0; i < s->cfg->n_providers; i++) {
         const struct cfg_provider *pr = &s->cfg->providers[i];
         for (size_t m = 0; m < pr->n_mappings; m++) {
-            if (pr->mappings[m].health == h) {
+            if (pr->mappings[m].health[h->dialect] == h) {
                 *prov = pr;
                 *map = &pr->mappings[m];
                 return true;
@@ -276,7 +297,8 @@ static void probe_run(void *ctx)
     counters.probes++;
     h->probes++;
     p->period_ms = (uint64_t)s->cfg->health_check_period * 1000u;
-    if (map->probe == CFG_PROBE_NONE) {
+    p->map = map;
+    if (kind_of(p) == CFG_PROBE_NONE) {
         health_recovered(h, "probe none: back in rotation after the wait");
         slot_end(p);
         return;
@@ -286,9 +308,10 @@ static void probe_run(void *ctx)
     p->map = map;
     p->started = loop_clock();
     h->probing = true;
-    log_info("health: probing %s/%s (%s, attempt %u)", h->provider, h->upstream, kind_name(map->probe), h->probes);
+    log_info("health: probing %s/%s (%s, attempt %u)", h->provider, h->upstream, kind_name(kind_of(p)), h->probes);
     loop_timer_init(&p->timeout, on_timeout, p);
     loop_timer_set(&p->timeout, (uint64_t)s->cfg->probe_timeout * 1000u);
-    p->step = STEP_MODELS;
+    /* Anthropic-compatible upstreams need not have /v1/models. */
+    p->step = kind_of(p) == CFG_PROBE_MESSAGES ? STEP_WORK : STEP_MODELS;
     probe_step(p);
 }

@@ -12,8 +12,9 @@ static int cmp_alias(const void *a, const void *b)
     return strcmp(((const struct alias_entry *)a)->name, ((const struct alias_entry *)b)->name);
 }
 
-/* Link every mapping to its health and stats entries: the ones that
- * already exist (a reload keeps their state) or new ones. */
+/* Link every mapping to its health and stats entries, per dialect its
+ * provider speaks: the ones that already exist (a reload keeps their
+ * state) or new ones. */
 static int link_health(struct snapshot *s)
 {
     struct config *cfg = s->cfg;
@@ -21,11 +22,15 @@ static int link_health(struct snapshot *s)
         struct cfg_provider *prov = &cfg->providers[p];
         for (size_t m = 0; m < prov->n_mappings; m++) {
             struct cfg_mapping *map = &prov->mappings[m];
-            map->health = health_get(prov->name, map->upstream);
-            map->stat = stat_get(prov->name, map->alias, map->upstream);
-            if (!map->health || !map->stat)
-                return -1;   /* unlink_health (via snapshot_free) undoes the rest */
-            map->health->max_failures = cfg_max_failures(cfg, map);
+            for (int d = 0; d < CFG_DIALECTS; d++) {
+                if (!cfg_provider_url(prov, (enum dialect)d))
+                    continue;
+                map->health[d] = health_get(prov->name, (enum dialect)d, map->upstream);
+                map->stat[d] = stat_get(prov->name, (enum dialect)d, map->alias, map->upstream);
+                if (!map->health[d] || !map->stat[d])
+                    return -1;   /* unlink_health (via snapshot_free) undoes the rest */
+                map->health[d]->max_failures = cfg_max_failures(cfg, map);
+            }
         }
     }
     return 0;
@@ -37,70 +42,110 @@ static void unlink_health(struct snapshot *s)
     for (size_t p = 0; p < cfg->n_providers; p++) {
         struct cfg_provider *prov = &cfg->providers[p];
         for (size_t m = 0; m < prov->n_mappings; m++) {
-            health_put(prov->mappings[m].health);
-            stat_put(prov->mappings[m].stat);
-            prov->mappings[m].health = NULL;
-            prov->mappings[m].stat = NULL;
+            for (int d = 0; d < CFG_DIALECTS; d++) {
+                health_put(prov->mappings[m].health[d]);
+                stat_put(prov->mappings[m].stat[d]);
+                prov->mappings[m].health[d] = NULL;
+                prov->mappings[m].stat[d] = NULL;
+            }
         }
     }
+}
+
+static void free_index(struct alias_index *ix)
+{
+    for (size_t i = 0; i < ix->n; i++)
+        free(ix->aliases[i].cands);
+    free(ix->aliases);
 }
 
 static void snapshot_free(struct snapshot *s)
 {
     unlink_health(s);
-    for (size_t i = 0; i < s->n_aliases; i++)
-        free(s->aliases[i].cands);
-    free(s->aliases);
+    for (int d = 0; d < CFG_DIALECTS; d++)
+        free_index(&s->idx[d]);
     config_free(s->cfg);
     free(s);
 }
 
-struct snapshot *snapshot_new(struct config *cfg)
+static struct alias_entry *find(struct alias_index *ix, const char *name, size_t len)
 {
-    struct snapshot *s = calloc(1, sizeof *s);
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *a = ix->aliases[mid].name;
+        size_t alen = strlen(a);
+        int c = memcmp(a, name, alen < len ? alen : len);
+        if (c == 0)
+            c = alen < len ? -1 : alen > len ? 1 : 0;
+        if (c == 0)
+            return &ix->aliases[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* The aliases of dialect d: unique names sorted, then each alias's
+ * candidates in config order. */
+static int build_index(struct snapshot *s, enum dialect d)
+{
+    struct alias_index *ix = &s->idx[d];
+    const struct config *cfg = s->cfg;
     size_t total = 0;
     for (size_t p = 0; p < cfg->n_providers; p++)
         total += cfg->providers[p].n_mappings;
-    if (!s || !(s->aliases = calloc(total ? total : 1, sizeof *s->aliases))) {
-        free(s);
-        config_free(cfg);
-        return NULL;
-    }
-    s->refs = 1;
-    s->cfg = cfg;
-
-    /* Unique alias names first, then each alias's candidates in config order. */
+    if (!(ix->aliases = calloc(total ? total : 1, sizeof *ix->aliases)))
+        return -1;
     for (size_t p = 0; p < cfg->n_providers; p++) {
+        if (!cfg_provider_url(&cfg->providers[p], d))
+            continue;
         for (size_t m = 0; m < cfg->providers[p].n_mappings; m++) {
             const char *name = cfg->providers[p].mappings[m].alias;
             bool seen = false;
-            for (size_t i = 0; i < s->n_aliases && !seen; i++)
-                seen = strcmp(s->aliases[i].name, name) == 0;
+            for (size_t i = 0; i < ix->n && !seen; i++)
+                seen = strcmp(ix->aliases[i].name, name) == 0;
             if (!seen)
-                s->aliases[s->n_aliases++].name = name;
+                ix->aliases[ix->n++].name = name;
         }
     }
-    qsort(s->aliases, s->n_aliases, sizeof *s->aliases, cmp_alias);
+    qsort(ix->aliases, ix->n, sizeof *ix->aliases, cmp_alias);
     for (size_t p = 0; p < cfg->n_providers; p++) {
         const struct cfg_provider *prov = &cfg->providers[p];
-        for (size_t m = 0; m < prov->n_mappings; m++) {
+        const struct cfg_url *url = cfg_provider_url(prov, d);
+        for (size_t m = 0; url && m < prov->n_mappings; m++) {
             const struct cfg_mapping *map = &prov->mappings[m];
-            struct alias_entry *a = (struct alias_entry *)snapshot_alias(s, map->alias, strlen(map->alias));
+            struct alias_entry *a = find(ix, map->alias, strlen(map->alias));
             struct candidate *grown = realloc(a->cands, (a->n + 1) * sizeof *a->cands);
-            if (!grown) {
-                snapshot_free(s);
-                return NULL;
-            }
+            if (!grown)
+                return -1;
             a->cands = grown;
             a->cands[a->n++] = (struct candidate){
                 .prov = prov,
                 .map = map,
+                .url = url,
+                .health = map->health[d],
+                .stat = map->stat[d],
                 .priority = prov->priority + map->priority,
                 .weight = prov->weight * map->weight,
             };
         }
     }
-    if (link_health(s) < 0) {
+    return 0;
+}
+
+struct snapshot *snapshot_new(struct config *cfg)
+{
+    struct snapshot *s = calloc(1, sizeof *s);
+    if (!s) {
+        config_free(cfg);
+        return NULL;
+    }
+    s->refs = 1;
+    s->cfg = cfg;
+    if (link_health(s) < 0 || build_index(s, DIALECT_OPENAI) < 0 || build_index(s, DIALECT_ANTHROPIC) < 0) {
         snapshot_free(s);
         return NULL;
     }
@@ -119,24 +164,9 @@ void snapshot_unref(struct snapshot *s)
         snapshot_free(s);
 }
 
-const struct alias_entry *snapshot_alias(const struct snapshot *s, const char *name, size_t len)
+const struct alias_entry *snapshot_alias(const struct snapshot *s, enum dialect d, const char *name, size_t len)
 {
-    size_t lo = 0, hi = s->n_aliases;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const char *a = s->aliases[mid].name;
-        size_t alen = strlen(a);
-        int c = memcmp(a, name, alen < len ? alen : len);
-        if (c == 0)
-            c = alen < len ? -1 : alen > len ? 1 : 0;
-        if (c == 0)
-            return &s->aliases[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return find((struct alias_index *)&s->idx[d], name, len);
 }
 
 struct snapshot *snapshot_current(void)

@@ -11,10 +11,13 @@
 
 #include "config.h"
 
-/* One (provider, mapping) that can serve an alias. */
+/* One (provider, mapping) that can serve an alias in a dialect. */
 struct candidate {
     const struct cfg_provider *prov;
     const struct cfg_mapping *map;
+    const struct cfg_url *url;      /* the provider's base URL of the dialect */
+    struct health_entry *health;    /* the mapping's entries of the dialect */
+    struct stat_entry *stat;
     int priority;   /* provider.priority + mapping.priority: lower first */
     int weight;     /* provider.weight * mapping.weight */
 };
@@ -25,11 +28,17 @@ struct alias_entry {
     size_t n;
 };
 
+/* The aliases of one dialect: OpenAI routes use the providers with a
+ * base_url, /v1/messages those with an anthropic_base_url. */
+struct alias_index {
+    struct alias_entry *aliases;   /* sorted by name, unique */
+    size_t n;
+};
+
 struct snapshot {
     unsigned refs;
     struct config *cfg;
-    struct alias_entry *aliases;   /* sorted by name, unique */
-    size_t n_aliases;
+    struct alias_index idx[CFG_DIALECTS];
 };
 
 /* Build a snapshot that owns cfg (freed with it).  NULL when out of memory
@@ -37,7 +46,7 @@ struct snapshot {
 struct snapshot *snapshot_new(struct config *cfg);
 struct snapshot *snapshot_ref(struct snapshot *s);
 void snapshot_unref(struct snapshot *s);
-const struct alias_entry *snapshot_alias(const struct snapshot *s, const char *name, size_t len);
+const struct alias_entry *snapshot_alias(const struct snapshot *s, enum dialect d, const char *name, size_t len);
 
 /* The current snapshot (borrowed: take a ref to keep it across callbacks). */
 struct snapshot *snapshot_current(void);

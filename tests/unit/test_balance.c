@@ -27,7 +27,7 @@ static struct snapshot *load(const char *yaml)
 
 static const struct alias_entry *alias(struct snapshot *s, const char *name)
 {
-    return snapshot_alias(s, name, strlen(name));
+    return snapshot_alias(s, DIALECT_OPENAI, name, strlen(name));
 }
 
 /* The plan as "prov/upstream prov/upstream ...". */
@@ -61,7 +61,7 @@ static struct health_entry *health_of(struct snapshot *s, const char *name, cons
     const struct alias_entry *a = alias(s, name);
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->cands[i].prov->name, prov) == 0)
-            return a->cands[i].map->health;
+            return a->cands[i].health;
     return NULL;
 }
 

@@ -151,7 +151,7 @@ static void check_sample_values(const struct config *c)
     is_int(m0->max_failures, 0, "sample: mapping 0 max_failures (commented out)");
     is_int(cfg_max_failures(c, m0), 3, "sample: mapping 0 uses the global max_failures");
     is_int(m0->probe, CFG_PROBE_CHAT, "sample: mapping 0 probe");
-    ok(m0->health == NULL && m0->stat == NULL, "sample: no runtime links");
+    ok(m0->health[0] == NULL && m0->stat[0] == NULL && m0->health[1] == NULL, "sample: no runtime links");
     is_str(m1->upstream, "gpt-4o", "sample: mapping 1 upstream");
     is_str(m1->alias, "gpt-5", "sample: mapping 1 alias");
     is_int(m1->priority, 0, "sample: mapping 1 priority default");
