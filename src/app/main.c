@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +117,15 @@ static int parse_port(const char *s)
     return (int)v;
 }
 
-int main(int argc, char **argv)
+struct args {
+    const char *config_file;
+    const char *port_arg;
+    bool check_only, probe;
+};
+
+/* -1: go on; else the exit status. */
+static int parse_args(int argc, char **argv, struct args *a)
 {
-    const char *config_file = DEFAULT_CONFIG;
-    const char *port_arg = NULL;
-    int check_only = 0, probe = 0;
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "port", required_argument, NULL, 'p' },
@@ -130,13 +135,14 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    *a = (struct args){ .config_file = DEFAULT_CONFIG };
     int ch;
     while ((ch = getopt_long(argc, argv, "c:p:Vh", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c': config_file = optarg; break;
-        case 'p': port_arg = optarg; break;
-        case 'C': check_only = 1; break;
-        case 'P': probe = 1; break;
+        case 'c': a->config_file = optarg; break;
+        case 'p': a->port_arg = optarg; break;
+        case 'C': a->check_only = true; break;
+        case 'P': a->probe = true; break;
         case 'V': printf("autoswitch %s\n", AUTOSWITCH_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -147,39 +153,22 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    return -1;
+}
 
-    if (probe) {   /* needs no config: the port is -p, $PORT or the default */
-        const char *src = port_arg ? port_arg : getenv("PORT");
-        int p = src && *src ? parse_port(src) : DEFAULT_PORT;
-        if (p < 0) {
-            fprintf(stderr, "autoswitch: invalid port '%s'\n", src);
-            return 1;
-        }
-        return probe_cli(p);
-    }
+/* The port: -p, $PORT, or the default; -1 after saying why. */
+static int pick_port(const struct args *a)
+{
+    const char *src = a->port_arg ? a->port_arg : getenv("PORT");
+    int port = src && *src ? parse_port(src) : DEFAULT_PORT;
+    if (port < 0)
+        fprintf(stderr, "autoswitch: invalid port '%s'\n", src);
+    return port;
+}
 
-    log_init();
-    mem_init();
-    struct config *cfg = NULL;
-    struct cfg_error err;
-    if (config_load_file(config_file, &cfg, &err, app_log_warning, NULL) < 0) {
-        fprintf(stderr, "autoswitch: %s\n", err.msg);
-        return 1;
-    }
-    if (check_only) {
-        printf("%s: OK (%zu providers)\n", config_file, cfg->n_providers);
-        config_free(cfg);
-        return 0;
-    }
-
-    int port = DEFAULT_PORT;
-    const char *port_src = port_arg ? port_arg : getenv("PORT");
-    if (port_src && *port_src && (port = parse_port(port_src)) < 0) {
-        fprintf(stderr, "autoswitch: invalid port '%s'\n", port_src);
-        config_free(cfg);
-        return 2;
-    }
-
+/* Set up, serve until told to stop.  The exit status. */
+static int serve(struct config *cfg, const char *config_file, int port)
+{
     loop_init();
     counters.start_wall_ms = wall_ms();
     app_set_config_path(config_file);
@@ -203,9 +192,14 @@ int main(int argc, char **argv)
     log_info("autoswitch %s listening on %s port %d (%zu providers, %zu aliases, config %s)",
              AUTOSWITCH_VERSION, snap->cfg->listen ? snap->cfg->listen : "*", server_port(),
              snap->cfg->n_providers, snap->idx[DIALECT_OPENAI].n, config_file);
-
     loop_run();
+    return 0;
+}
 
+/* Everything freed, in an order that lets each part let go of the next
+ * (valgrind and LeakSanitizer see no leak). */
+static void teardown(void)
+{
     server_close_all();
     loop_run_once(0);   /* deferred frees: requests drop their snapshots */
     probe_stop_all();
@@ -221,5 +215,38 @@ int main(int argc, char **argv)
     close(sig_pipe[0]);
     close(sig_pipe[1]);
     log_shutdown();
-    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if (a.probe) {   /* needs no config: the port is -p, $PORT or the default */
+        int p = pick_port(&a);
+        return p < 0 ? 1 : probe_cli(p);
+    }
+    log_init();
+    mem_init();
+    struct config *cfg = NULL;
+    struct cfg_error err;
+    if (config_load_file(a.config_file, &cfg, &err, app_log_warning, NULL) < 0) {
+        fprintf(stderr, "autoswitch: %s\n", err.msg);
+        return 1;
+    }
+    if (a.check_only) {
+        printf("%s: OK (%zu providers)\n", a.config_file, cfg->n_providers);
+        config_free(cfg);
+        return 0;
+    }
+    int port = pick_port(&a);
+    if (port < 0) {
+        config_free(cfg);
+        return 2;
+    }
+    rc = serve(cfg, a.config_file, port);
+    if (rc == 0)
+        teardown();
+    return rc;
 }

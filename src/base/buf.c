@@ -80,6 +80,8 @@ void mem_flush(void)
 
 int buf_reserve(struct buf *b, size_t n)
 {
+    if (b->failed)
+        return -1;
     if (b->cap - b->end >= n)
         return 0;
     size_t len = b->end - b->start;
@@ -91,15 +93,19 @@ int buf_reserve(struct buf *b, size_t n)
         b->end = len;
         return 0;
     }
-    if (n > SIZE_MAX / 2 - len)
+    if (n > SIZE_MAX / 2 - len) {
+        b->failed = true;
         return -1;
+    }
     size_t need = len + n;
     size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
     while (cap < need)
         cap *= 2;
     char *p = mem_get(cap, &cap);
-    if (!p)
+    if (!p) {
+        b->failed = true;
         return -1;
+    }
     if (len)
         memcpy(p, b->data + b->start, len);
     mem_put(b->data, b->cap);
@@ -118,7 +124,7 @@ void buf_commit(struct buf *b, size_t n)
 int buf_append(struct buf *b, const void *p, size_t n)
 {
     if (n == 0)
-        return 0;
+        return b->failed ? -1 : 0;
     if (buf_reserve(b, n) < 0)
         return -1;
     memcpy(b->data + b->end, p, n);
@@ -138,8 +144,10 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     char small[256];
     int n = vsnprintf(small, sizeof small, fmt, ap2);
     va_end(ap2);
-    if (n < 0)
+    if (n < 0) {
+        b->failed = true;
         return -1;
+    }
     if ((size_t)n < sizeof small)
         return buf_append(b, small, (size_t)n);
     if (buf_reserve(b, (size_t)n + 1) < 0)
@@ -181,6 +189,7 @@ void buf_consume(struct buf *b, size_t n)
 void buf_clear(struct buf *b)
 {
     b->start = b->end = 0;
+    b->failed = false;
 }
 
 void buf_trim(struct buf *b, size_t keep)
@@ -197,6 +206,7 @@ void buf_free(struct buf *b)
     mem_put(b->data, b->cap);
     b->data = NULL;
     b->start = b->end = b->cap = 0;
+    b->failed = false;
 }
 
 char *buf_steal_str(struct buf *b)

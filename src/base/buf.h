@@ -6,11 +6,18 @@
  * empties or when a reserve needs it, so a pointer into a buf stays
  * valid until the next call that may grow it (buf_reserve, buf_append,
  * buf_printf).  A buf has no limit of its own: every owner checks its
- * own named limit before appending. */
+ * own named limit before appending.
+ *
+ * Errors are sticky: once an allocation failed, every later append fails
+ * too and buf_failed() says so, so a builder may append a dozen pieces and
+ * check once at the end, and a half-built request head is refused as a
+ * whole rather than sent with a piece missing.  buf_clear and buf_free
+ * start over. */
 #ifndef AUTOSWITCH_BUF_H
 #define AUTOSWITCH_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,14 +26,16 @@ struct buf {
     size_t start;
     size_t end;
     size_t cap;
+    bool failed;    /* an append ran out of memory (sticky) */
 };
 
-#define BUF_INIT { NULL, 0, 0, 0 }
+#define BUF_INIT { NULL, 0, 0, 0, false }
 
 static inline char *buf_head(const struct buf *b) { return b->data + b->start; }
 static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
 static inline char *buf_tail(const struct buf *b) { return b->data + b->end; }
 static inline size_t buf_room(const struct buf *b) { return b->cap - b->end; }
+static inline bool buf_failed(const struct buf *b) { return b->failed; }
 
 /* Make room for at least n more bytes at the tail.  0, or -1 when out of memory. */
 int buf_reserve(struct buf *b, size_t n);
@@ -40,7 +49,7 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drop n bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
-/* Forget the contents, keep the memory. */
+/* Forget the contents (and a failure), keep the memory. */
 void buf_clear(struct buf *b);
 /* Release the memory when the buffer is empty and larger than keep bytes:
  * idle connections should not sit on the peak of their traffic. */

@@ -34,7 +34,7 @@ static struct {
     uint64_t file_max;
     time_t tsec;      /* second for which tstamp is valid */
     char tstamp[24];  /* "YYYY-MM-DD HH:MM:SS" */
-} G = { .fd = -1, .to_stdout = 1, .min = LOG_INFO };
+} logger = { .fd = -1, .to_stdout = 1, .min = LOG_INFO };
 
 static const char *level_name[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 
@@ -45,46 +45,46 @@ void log_init(void)
 
 void log_set_level(enum log_level min)
 {
-    G.min = min;
+    logger.min = min;
 }
 
 void log_set_stdout(int on)
 {
-    G.to_stdout = on;
+    logger.to_stdout = on;
 }
 
 static void ring_drop_oldest(void)
 {
-    struct ring_line *l = &G.ring[G.head];
+    struct ring_line *l = &logger.ring[logger.head];
     mem_put(l->text, l->cap);
     l->text = NULL;
-    G.head = (G.head + 1) % G.cap;
-    G.count--;
+    logger.head = (logger.head + 1) % logger.cap;
+    logger.count--;
 }
 
 static int ring_resize(size_t lines)
 {
-    if (lines == G.cap)
+    if (lines == logger.cap)
         return 0;
     struct ring_line *r = calloc(lines ? lines : 1, sizeof *r);
     if (!r)
         return -1;
-    while (G.count > lines)
+    while (logger.count > lines)
         ring_drop_oldest();
-    for (size_t i = 0; i < G.count; i++)
-        r[i] = G.ring[(G.head + i) % G.cap];
-    free(G.ring);
-    G.ring = r;
-    G.cap = lines;
-    G.head = 0;
+    for (size_t i = 0; i < logger.count; i++)
+        r[i] = logger.ring[(logger.head + i) % logger.cap];
+    free(logger.ring);
+    logger.ring = r;
+    logger.cap = lines;
+    logger.head = 0;
     return 0;
 }
 
 static void file_close(void)
 {
-    if (G.fd >= 0)
-        close(G.fd);
-    G.fd = -1;
+    if (logger.fd >= 0)
+        close(logger.fd);
+    logger.fd = -1;
 }
 
 /* Create the missing directories of path (the reference logs to
@@ -107,13 +107,13 @@ static void make_parents(const char *path)
 
 static int file_open(void)
 {
-    make_parents(G.path);
-    int fd = open(G.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    make_parents(logger.path);
+    int fd = open(logger.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
     struct stat st;
-    G.file_bytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    G.fd = fd;
+    logger.file_bytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    logger.fd = fd;
     return 0;
 }
 
@@ -121,45 +121,45 @@ int log_configure(size_t ring_lines, const char *file, uint64_t max_bytes)
 {
     if (ring_resize(ring_lines) < 0)
         return -1;
-    G.file_max = max_bytes;
-    if (file && *file && G.path && strcmp(file, G.path) == 0 && G.fd >= 0)
+    logger.file_max = max_bytes;
+    if (file && *file && logger.path && strcmp(file, logger.path) == 0 && logger.fd >= 0)
         return 0;
     file_close();
-    free(G.path);
-    G.path = NULL;
+    free(logger.path);
+    logger.path = NULL;
     if (!file || !*file)
         return 0;
-    G.path = strdup(file);
-    if (!G.path)
+    logger.path = strdup(file);
+    if (!logger.path)
         return -1;
     return file_open();
 }
 
 void log_shutdown(void)
 {
-    while (G.count)
+    while (logger.count)
         ring_drop_oldest();
-    free(G.ring);
-    G.ring = NULL;
-    G.cap = 0;
+    free(logger.ring);
+    logger.ring = NULL;
+    logger.cap = 0;
     file_close();
-    free(G.path);
-    G.path = NULL;
+    free(logger.path);
+    logger.path = NULL;
 }
 
 /* Rename file -> file.1 -> ... -> file.N and start a new file. */
 static void file_rotate(void)
 {
-    size_t n = strlen(G.path) + 8;
+    size_t n = strlen(logger.path) + 8;
     char *from = malloc(n), *to = malloc(n);
     if (from && to) {
         for (int i = LOG_FILE_KEEP - 1; i >= 1; i--) {
-            snprintf(from, n, "%s.%d", G.path, i);
-            snprintf(to, n, "%s.%d", G.path, i + 1);
+            snprintf(from, n, "%s.%d", logger.path, i);
+            snprintf(to, n, "%s.%d", logger.path, i + 1);
             rename(from, to);
         }
-        snprintf(to, n, "%s.1", G.path);
-        rename(G.path, to);
+        snprintf(to, n, "%s.1", logger.path);
+        rename(logger.path, to);
     }
     free(from);
     free(to);
@@ -185,20 +185,20 @@ static size_t format_time(char *out, size_t cap)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    if (tv.tv_sec != G.tsec || !G.tstamp[0]) {
+    if (tv.tv_sec != logger.tsec || !logger.tstamp[0]) {
         struct tm tm;
         time_t t = tv.tv_sec;
         localtime_r(&t, &tm);
-        strftime(G.tstamp, sizeof G.tstamp, "%Y-%m-%d %H:%M:%S", &tm);
-        G.tsec = tv.tv_sec;
+        strftime(logger.tstamp, sizeof logger.tstamp, "%Y-%m-%d %H:%M:%S", &tm);
+        logger.tsec = tv.tv_sec;
     }
-    int n = snprintf(out, cap, "%s.%03d", G.tstamp, (int)(tv.tv_usec / 1000));
+    int n = snprintf(out, cap, "%s.%03d", logger.tstamp, (int)(tv.tv_usec / 1000));
     return n > 0 ? (size_t)n : 0;
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-    if (lvl < G.min)
+    if (lvl < logger.min)
         return;
     char msg[LOG_LINE_MAX];
     va_list ap;
@@ -227,21 +227,21 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     }
     line[n] = '\n';
 
-    if (G.to_stdout)
+    if (logger.to_stdout)
         write_all(STDOUT_FILENO, line, n + 1);
-    if (G.fd >= 0) {
-        if (G.file_max && G.file_bytes + n + 1 > G.file_max)
+    if (logger.fd >= 0) {
+        if (logger.file_max && logger.file_bytes + n + 1 > logger.file_max)
             file_rotate();
-        if (G.fd >= 0) {
-            write_all(G.fd, line, n + 1);
-            G.file_bytes += n + 1;
+        if (logger.fd >= 0) {
+            write_all(logger.fd, line, n + 1);
+            logger.file_bytes += n + 1;
         }
     }
 
-    G.seq++;
-    if (G.cap == 0)
+    logger.seq++;
+    if (logger.cap == 0)
         return;
-    if (G.count == G.cap)
+    if (logger.count == logger.cap)
         ring_drop_oldest();
     size_t cap;
     char *text = mem_get(n + 1, &cap);
@@ -249,14 +249,14 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
         return;
     memcpy(text, line, n);
     text[n] = '\0';
-    size_t slot = (G.head + G.count) % G.cap;
-    G.ring[slot] = (struct ring_line){ G.seq, text, n, cap };
-    G.count++;
+    size_t slot = (logger.head + logger.count) % logger.cap;
+    logger.ring[slot] = (struct ring_line){ logger.seq, text, n, cap };
+    logger.count++;
 }
 
 uint64_t log_last_seq(void)
 {
-    return G.seq;
+    return logger.seq;
 }
 
 void log_ring_each(uint64_t since, size_t max, log_line_fn fn, void *ctx)
@@ -264,26 +264,26 @@ void log_ring_each(uint64_t since, size_t max, log_line_fn fn, void *ctx)
     /* Lines are in seq order; skip to the first newer than `since`, then
      * keep only the newest `max` of those. */
     size_t first = 0;
-    while (first < G.count && G.ring[(G.head + first) % G.cap].seq <= since)
+    while (first < logger.count && logger.ring[(logger.head + first) % logger.cap].seq <= since)
         first++;
-    size_t avail = G.count - first;
+    size_t avail = logger.count - first;
     if (avail > max)
         first += avail - max;
-    for (size_t i = first; i < G.count; i++) {
-        struct ring_line *l = &G.ring[(G.head + i) % G.cap];
+    for (size_t i = first; i < logger.count; i++) {
+        struct ring_line *l = &logger.ring[(logger.head + i) % logger.cap];
         fn(ctx, l->seq, l->text, l->len);
     }
 }
 
 int log_clear(void)
 {
-    while (G.count)
+    while (logger.count)
         ring_drop_oldest();
-    G.head = 0;
-    if (G.fd >= 0) {
-        if (ftruncate(G.fd, 0) < 0)
+    logger.head = 0;
+    if (logger.fd >= 0) {
+        if (ftruncate(logger.fd, 0) < 0)
             return -1;
-        G.file_bytes = 0;
+        logger.file_bytes = 0;
     }
     return 0;
 }

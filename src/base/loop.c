@@ -41,36 +41,36 @@ static struct {
     size_t nwoken;
     uint64_t now;
     bool stop;
-} L;
+} poller;
 
 uint64_t loop_clock(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    L.now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    return L.now;
+    poller.now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return poller.now;
 }
 
 uint64_t loop_now(void)
 {
-    return L.now;
+    return poller.now;
 }
 
 int loop_init(void)
 {
-    memset(&L, 0, sizeof L);
+    memset(&poller, 0, sizeof poller);
     loop_clock();
     return 0;
 }
 
 void loop_free(void)
 {
-    free(L.watch);
-    free(L.pfd);
-    free(L.ready);
-    free(L.heap);
-    free(L.defer);
-    memset(&L, 0, sizeof L);
+    free(poller.watch);
+    free(poller.pfd);
+    free(poller.ready);
+    free(poller.heap);
+    free(poller.defer);
+    memset(&poller, 0, sizeof poller);
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -92,41 +92,41 @@ int loop_add(int fd, short events, loop_io_cb cb, void *ctx)
 {
     if (fd < 0)
         return -1;
-    size_t old = L.watch_cap;
-    if (grow((void **)&L.watch, &L.watch_cap, (size_t)fd + 1, sizeof *L.watch) < 0)
+    size_t old = poller.watch_cap;
+    if (grow((void **)&poller.watch, &poller.watch_cap, (size_t)fd + 1, sizeof *poller.watch) < 0)
         return -1;
-    if (L.watch_cap > old)
-        memset(L.watch + old, 0, (L.watch_cap - old) * sizeof *L.watch);
-    if (grow((void **)&L.pfd, &L.pfd_cap, L.nfds + 1, sizeof *L.pfd) < 0)
+    if (poller.watch_cap > old)
+        memset(poller.watch + old, 0, (poller.watch_cap - old) * sizeof *poller.watch);
+    if (grow((void **)&poller.pfd, &poller.pfd_cap, poller.nfds + 1, sizeof *poller.pfd) < 0)
         return -1;
-    struct watch *w = &L.watch[fd];
+    struct watch *w = &poller.watch[fd];
     if (w->dense)
         return -1;   /* already watched: a bug in the caller */
     unsigned gen = w->gen + 1;
     *w = (struct watch){ .cb = cb, .ctx = ctx, .gen = gen };
-    L.pfd[L.nfds] = (struct pollfd){ .fd = fd, .events = events };
-    w->dense = ++L.nfds;
+    poller.pfd[poller.nfds] = (struct pollfd){ .fd = fd, .events = events };
+    w->dense = ++poller.nfds;
     return 0;
 }
 
 void loop_mod(int fd, short events)
 {
-    if (fd >= 0 && (size_t)fd < L.watch_cap && L.watch[fd].dense)
-        L.pfd[L.watch[fd].dense - 1].events = events;
+    if (fd >= 0 && (size_t)fd < poller.watch_cap && poller.watch[fd].dense)
+        poller.pfd[poller.watch[fd].dense - 1].events = events;
 }
 
 void loop_del(int fd)
 {
-    if (fd < 0 || (size_t)fd >= L.watch_cap || !L.watch[fd].dense)
+    if (fd < 0 || (size_t)fd >= poller.watch_cap || !poller.watch[fd].dense)
         return;
-    struct watch *w = &L.watch[fd];
+    struct watch *w = &poller.watch[fd];
     size_t i = w->dense - 1;
-    struct pollfd last = L.pfd[--L.nfds];
-    L.pfd[i] = last;
+    struct pollfd last = poller.pfd[--poller.nfds];
+    poller.pfd[i] = last;
     if (last.fd != fd)
-        L.watch[last.fd].dense = i + 1;
+        poller.watch[last.fd].dense = i + 1;
     if (w->woken)
-        L.nwoken--;
+        poller.nwoken--;
     w->dense = 0;
     w->woken = 0;
     w->cb = NULL;
@@ -136,34 +136,34 @@ void loop_del(int fd)
 
 void loop_wake(int fd, short revents)
 {
-    if (fd < 0 || (size_t)fd >= L.watch_cap || !L.watch[fd].dense)
+    if (fd < 0 || (size_t)fd >= poller.watch_cap || !poller.watch[fd].dense)
         return;
-    if (!L.watch[fd].woken)
-        L.nwoken++;
-    L.watch[fd].woken |= revents;
+    if (!poller.watch[fd].woken)
+        poller.nwoken++;
+    poller.watch[fd].woken |= revents;
 }
 
 size_t loop_fd_count(void)
 {
-    return L.nfds;
+    return poller.nfds;
 }
 
 /* ---- timers: binary min-heap ordered by due time ---- */
 
 static void heap_place(size_t i, struct loop_timer *t)
 {
-    L.heap[i] = t;
+    poller.heap[i] = t;
     t->slot = i + 1;
 }
 
 static void heap_up(size_t i)
 {
-    struct loop_timer *t = L.heap[i];
+    struct loop_timer *t = poller.heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (L.heap[parent]->due <= t->due)
+        if (poller.heap[parent]->due <= t->due)
             break;
-        heap_place(i, L.heap[parent]);
+        heap_place(i, poller.heap[parent]);
         i = parent;
     }
     heap_place(i, t);
@@ -171,16 +171,16 @@ static void heap_up(size_t i)
 
 static void heap_down(size_t i)
 {
-    struct loop_timer *t = L.heap[i];
+    struct loop_timer *t = poller.heap[i];
     for (;;) {
         size_t c = 2 * i + 1;
-        if (c >= L.nheap)
+        if (c >= poller.nheap)
             break;
-        if (c + 1 < L.nheap && L.heap[c + 1]->due < L.heap[c]->due)
+        if (c + 1 < poller.nheap && poller.heap[c + 1]->due < poller.heap[c]->due)
             c++;
-        if (L.heap[c]->due >= t->due)
+        if (poller.heap[c]->due >= t->due)
             break;
-        heap_place(i, L.heap[c]);
+        heap_place(i, poller.heap[c]);
         i = c;
     }
     heap_place(i, t);
@@ -200,8 +200,8 @@ void loop_timer_stop(struct loop_timer *t)
         return;
     size_t i = t->slot - 1;
     t->slot = 0;
-    struct loop_timer *last = L.heap[--L.nheap];
-    if (i == L.nheap)
+    struct loop_timer *last = poller.heap[--poller.nheap];
+    if (i == poller.nheap)
         return;
     heap_place(i, last);
     heap_up(i);
@@ -211,35 +211,35 @@ void loop_timer_stop(struct loop_timer *t)
 void loop_timer_set(struct loop_timer *t, uint64_t delay_ms)
 {
     loop_timer_stop(t);
-    if (grow((void **)&L.heap, &L.heap_cap, L.nheap + 1, sizeof *L.heap) < 0)
+    if (grow((void **)&poller.heap, &poller.heap_cap, poller.nheap + 1, sizeof *poller.heap) < 0)
         abort();  /* a lost timer would hang a connection forever */
-    t->due = L.now + delay_ms;
-    heap_place(L.nheap++, t);
-    heap_up(L.nheap - 1);
+    t->due = poller.now + delay_ms;
+    heap_place(poller.nheap++, t);
+    heap_up(poller.nheap - 1);
 }
 
 int loop_defer(loop_defer_cb fn, void *ctx)
 {
-    if (grow((void **)&L.defer, &L.defer_cap, L.ndefer + 1, sizeof *L.defer) < 0)
+    if (grow((void **)&poller.defer, &poller.defer_cap, poller.ndefer + 1, sizeof *poller.defer) < 0)
         abort();  /* a lost deferred free would leak or double-use memory */
-    L.defer[L.ndefer++] = (struct deferred){ fn, ctx };
+    poller.defer[poller.ndefer++] = (struct deferred){ fn, ctx };
     return 0;
 }
 
 static void run_deferred(void)
 {
     /* Deferred calls may defer more; run until the queue is empty. */
-    for (size_t i = 0; i < L.ndefer; i++) {
-        struct deferred d = L.defer[i];
+    for (size_t i = 0; i < poller.ndefer; i++) {
+        struct deferred d = poller.defer[i];
         d.fn(d.ctx);
     }
-    L.ndefer = 0;
+    poller.ndefer = 0;
 }
 
 static void run_timers(void)
 {
-    while (L.nheap && L.heap[0]->due <= L.now) {
-        struct loop_timer *t = L.heap[0];
+    while (poller.nheap && poller.heap[0]->due <= poller.now) {
+        struct loop_timer *t = poller.heap[0];
         loop_timer_stop(t);
         t->cb(t->ctx);
     }
@@ -248,43 +248,43 @@ static void run_timers(void)
 int loop_run_once(int max_wait_ms)
 {
     int timeout = max_wait_ms;
-    if (L.nheap) {
-        uint64_t due = L.heap[0]->due;
-        uint64_t wait = due > L.now ? due - L.now : 0;
+    if (poller.nheap) {
+        uint64_t due = poller.heap[0]->due;
+        uint64_t wait = due > poller.now ? due - poller.now : 0;
         if (timeout < 0 || wait < (uint64_t)timeout)
             timeout = wait > 1000000 ? 1000000 : (int)wait;
     }
-    if (L.nwoken || L.ndefer)
+    if (poller.nwoken || poller.ndefer)
         timeout = 0;
 
-    size_t n = L.nfds;
-    int r = poll(L.pfd, (nfds_t)n, timeout);
+    size_t n = poller.nfds;
+    int r = poll(poller.pfd, (nfds_t)n, timeout);
     if (r < 0 && errno != EINTR)
         return -1;
     loop_clock();
 
     /* Copy out what is ready (and what was woken) before dispatching. */
-    if (grow((void **)&L.ready, &L.ready_cap, n ? n : 1, sizeof *L.ready) < 0)
+    if (grow((void **)&poller.ready, &poller.ready_cap, n ? n : 1, sizeof *poller.ready) < 0)
         return -1;
     size_t nready = 0;
-    for (size_t i = 0; i < n && (r > 0 || L.nwoken); i++) {
-        struct pollfd *p = &L.pfd[i];
-        struct watch *w = &L.watch[p->fd];
+    for (size_t i = 0; i < n && (r > 0 || poller.nwoken); i++) {
+        struct pollfd *p = &poller.pfd[i];
+        struct watch *w = &poller.watch[p->fd];
         short rev = (short)(r > 0 ? p->revents : 0);
         if (w->woken) {
             rev |= w->woken;
             w->woken = 0;
-            L.nwoken--;
+            poller.nwoken--;
         }
         p->revents = 0;
         if (rev)
-            L.ready[nready++] = (struct ready){ p->fd, w->gen, rev };
+            poller.ready[nready++] = (struct ready){ p->fd, w->gen, rev };
     }
     for (size_t i = 0; i < nready; i++) {
-        struct watch *w = &L.watch[L.ready[i].fd];
-        if (!w->dense || w->gen != L.ready[i].gen)
+        struct watch *w = &poller.watch[poller.ready[i].fd];
+        if (!w->dense || w->gen != poller.ready[i].gen)
             continue;  /* removed, or closed and reused, by an earlier callback */
-        w->cb(w->ctx, L.ready[i].revents);
+        w->cb(w->ctx, poller.ready[i].revents);
     }
     run_timers();
     run_deferred();
@@ -293,8 +293,8 @@ int loop_run_once(int max_wait_ms)
 
 void loop_run(void)
 {
-    L.stop = false;
-    while (!L.stop) {
+    poller.stop = false;
+    while (!poller.stop) {
         if (loop_run_once(-1) < 0)
             break;
     }
@@ -302,5 +302,5 @@ void loop_run(void)
 
 void loop_stop(void)
 {
-    L.stop = true;
+    poller.stop = true;
 }

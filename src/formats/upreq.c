@@ -58,5 +58,5 @@ int upreq_head(struct buf *out, const struct upreq *r)
         rc |= buf_append(out, "\r\n", 2);
     }
     rc |= buf_append(out, "\r\n", 2);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 || buf_failed(out) ? -1 : 0;
 }

@@ -705,6 +705,8 @@ static void begin_resolve(struct upstream *u)
 
 struct upstream *up_start(struct up_request *rq, const struct up_callbacks *cb, void *ctx)
 {
+    if (buf_failed(&rq->data) || !rq->url)
+        return NULL;   /* a request built after an allocation failed: never half of it */
     size_t alloc;
     struct upstream *u = mem_get(sizeof *u, &alloc);
     if (!u)

@@ -161,7 +161,7 @@ struct sub {
 };
 
 struct query {
-    struct link link;      /* in D.queries */
+    struct link link;      /* in rs.queries */
     struct link waiters;   /* dns_lookup.link */
     char *name;
     unsigned cfg_gen;      /* answers from an older configuration are not cached */
@@ -171,7 +171,7 @@ struct query {
 };
 
 struct dns_lookup {
-    struct link link;      /* in q->waiters while waiting, else in D.ready */
+    struct link link;      /* in q->waiters while waiting, else in rs.ready */
     struct query *q;       /* NULL once the result is in */
     dns_cb cb;
     void *ctx;
@@ -189,15 +189,15 @@ static struct {
     struct link queries;
     struct link ready;
     struct cache_entry cache[DNS_CACHE_MAX];
-} D;
+} rs;
 
 static void dns_init_once(void)
 {
-    if (D.init)
+    if (rs.init)
         return;
-    link_init(&D.queries);
-    link_init(&D.ready);
-    D.init = true;
+    link_init(&rs.queries);
+    link_init(&rs.ready);
+    rs.init = true;
 }
 
 /* ---------------- wire helpers ---------------- */
@@ -398,24 +398,62 @@ static int parse_question(const uint8_t *msg, size_t len, uint16_t id, const uin
     return 0;
 }
 
-int dns_parse_answer(const uint8_t *msg, size_t len, uint16_t id, const char *name, uint16_t qtype,
-                     struct dns_addr *out, size_t max, uint32_t *ttl)
-{
+/* One pass over the answer section for the records owned by the current
+ * target: its addresses, else its CNAME. */
+struct pass {
     uint8_t target[DNS_WIRE_NAME_MAX];
-    int tl = name_to_wire(name, target, true);
     size_t tlen;
-    size_t ans;
-    size_t alen = qtype == DNS_TYPE_A ? sizeof out->a.v4 : sizeof out->a.v6;
-    int family = qtype == DNS_TYPE_A ? AF_INET : AF_INET6;
+    uint16_t qtype;
+    size_t alen;                   /* address bytes: 4 or 16 */
+    int family;
+    struct dns_addr *out;
+    size_t max, n;                 /* addresses taken so far */
+    size_t found;                  /* this pass: addresses owned by target */
+    uint32_t ttl;                  /* this pass: their smallest TTL */
+    bool have_cname;
+    uint8_t next[DNS_WIRE_NAME_MAX];
+    size_t next_len;
+    uint32_t cname_ttl;
+};
 
-    if (ttl)
-        *ttl = 0;
-    if (!msg || tl < 0 || (qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA))
-        return DNS_PARSE_MISMATCH;   /* we cannot have asked that */
-    tlen = (size_t)tl;
-    int rc = parse_question(msg, len, id, target, tlen, qtype, &ans);
-    if (rc < 0)
-        return rc;
+static int answer_pass(const uint8_t *msg, size_t len, size_t off, unsigned ancount, struct pass *p)
+{
+    p->found = 0;
+    p->have_cname = false;
+    p->ttl = UINT32_MAX;
+    for (unsigned i = 0; i < ancount; i++) {
+        struct rr rr;
+        if (rr_read(msg, len, &off, &rr) < 0)
+            return DNS_PARSE_MALFORMED;
+        if (rr.klass != DNS_CLASS_IN || !wire_eq(rr.owner, rr.owner_len, p->target, p->tlen))
+            continue;
+        if (rr.type == p->qtype) {
+            if (rr.rdlen != p->alen)
+                return DNS_PARSE_MALFORMED;
+            p->found++;
+            if (rr.ttl < p->ttl)
+                p->ttl = rr.ttl;
+            if (p->n < p->max && p->out) {
+                p->out[p->n].family = p->family;
+                memcpy(&p->out[p->n].a, msg + rr.rdata, p->alen);
+                p->n++;
+            }
+        } else if (rr.type == DNS_TYPE_CNAME && !p->have_cname) {
+            size_t q = rr.rdata;
+            /* 3.3.1: RDATA is exactly one name (which may point back). */
+            if (name_unpack(msg, len, &q, p->next, &p->next_len) < 0 || q != rr.rdata + rr.rdlen)
+                return DNS_PARSE_MALFORMED;
+            p->have_cname = true;
+            p->cname_ttl = rr.ttl;
+        }
+    }
+    return 0;
+}
+
+/* The header's verdict on a response to our question: 0 to read on, or
+ * DNS_PARSE_TRUNCATED / NXDOMAIN / SERVFAIL. */
+static int header_verdict(const uint8_t *msg)
+{
     uint16_t flags = get16(msg + 2);
     /* 4.1.1 TC: the rest may be cut; we do not retry over TCP. */
     if (flags & DNS_FLAG_TC)
@@ -423,9 +461,25 @@ int dns_parse_answer(const uint8_t *msg, size_t len, uint16_t id, const char *na
     unsigned rcode = flags & DNS_RCODE_MASK;
     if (rcode == DNS_RCODE_NXDOMAIN)
         return DNS_PARSE_NXDOMAIN;
-    if (rcode != 0)
-        return DNS_PARSE_SERVFAIL;
+    return rcode != 0 ? DNS_PARSE_SERVFAIL : 0;
+}
 
+int dns_parse_answer(const uint8_t *msg, size_t len, uint16_t id, const char *name, uint16_t qtype,
+                     struct dns_addr *out, size_t max, uint32_t *ttl)
+{
+    struct pass p = { .qtype = qtype, .out = out, .max = max };
+    int tl = name_to_wire(name, p.target, true);
+    if (ttl)
+        *ttl = 0;
+    if (!msg || tl < 0 || (qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA))
+        return DNS_PARSE_MISMATCH;   /* we cannot have asked that */
+    p.tlen = (size_t)tl;
+    p.alen = qtype == DNS_TYPE_A ? sizeof out->a.v4 : sizeof out->a.v6;
+    p.family = qtype == DNS_TYPE_A ? AF_INET : AF_INET6;
+    size_t ans;
+    int rc = parse_question(msg, len, id, p.target, p.tlen, qtype, &ans);
+    if (rc < 0 || (rc = header_verdict(msg)) < 0)
+        return rc;
     /* Follow the CNAME chain (RFC 1034 3.6.2) through the answer section
      * with repeated passes: each pass looks for records owned by the
      * current target, takes its addresses if any, else moves to its
@@ -433,60 +487,28 @@ int dns_parse_answer(const uint8_t *msg, size_t len, uint16_t id, const char *na
      * the whole section. */
     unsigned ancount = get16(msg + 6);
     uint32_t min_ttl = UINT32_MAX;
-    size_t n = 0;
     for (unsigned hop = 0;; hop++) {
-        size_t off = ans;
-        size_t found = 0;
-        bool have_cname = false;
-        uint8_t next[DNS_WIRE_NAME_MAX];
-        size_t next_len = 0;
-        uint32_t cname_ttl = 0;
-        uint32_t pass_ttl = UINT32_MAX;
-        for (unsigned i = 0; i < ancount; i++) {
-            struct rr rr;
-            if (rr_read(msg, len, &off, &rr) < 0)
-                return DNS_PARSE_MALFORMED;
-            if (rr.klass != DNS_CLASS_IN || !wire_eq(rr.owner, rr.owner_len, target, tlen))
-                continue;
-            if (rr.type == qtype) {
-                if (rr.rdlen != alen)
-                    return DNS_PARSE_MALFORMED;
-                found++;
-                if (rr.ttl < pass_ttl)
-                    pass_ttl = rr.ttl;
-                if (n < max && out) {
-                    out[n].family = family;
-                    memcpy(&out[n].a, msg + rr.rdata, alen);
-                    n++;
-                }
-            } else if (rr.type == DNS_TYPE_CNAME && !have_cname) {
-                size_t p = rr.rdata;
-                /* 3.3.1: RDATA is exactly one name (which may point back). */
-                if (name_unpack(msg, len, &p, next, &next_len) < 0 || p != rr.rdata + rr.rdlen)
-                    return DNS_PARSE_MALFORMED;
-                have_cname = true;
-                cname_ttl = rr.ttl;
-            }
-        }
-        if (found) {
-            if (pass_ttl < min_ttl)
-                min_ttl = pass_ttl;
+        if (answer_pass(msg, len, ans, ancount, &p) < 0)
+            return DNS_PARSE_MALFORMED;
+        if (p.found) {
+            if (p.ttl < min_ttl)
+                min_ttl = p.ttl;
             break;
         }
         /* No address here: no alias either, or a chain too long (or a
          * loop) means the name has no usable address in this answer. */
-        if (!have_cname || hop == DNS_CNAME_HOPS_MAX) {
-            n = 0;
+        if (!p.have_cname || hop == DNS_CNAME_HOPS_MAX) {
+            p.n = 0;
             break;
         }
-        if (cname_ttl < min_ttl)
-            min_ttl = cname_ttl;
-        memcpy(target, next, next_len);
-        tlen = next_len;
+        if (p.cname_ttl < min_ttl)
+            min_ttl = p.cname_ttl;
+        memcpy(p.target, p.next, p.next_len);
+        p.tlen = p.next_len;
     }
-    if (ttl && n > 0)
+    if (ttl && p.n > 0)
         *ttl = min_ttl;
-    return (int)n;
+    return (int)p.n;
 }
 
 /* ---------------- configuration ---------------- */
@@ -762,13 +784,13 @@ int dns_configure(const char *resolv_conf, const char *hosts_file)
     }
     /* Only DNS answers are cached, and hosts entries are consulted before
      * the cache, so the cache depends on the nameservers alone. */
-    bool keep_cache = D.configured && same_nameservers(&D.cfg, &c);
-    hosts_free(&D.hosts);
-    D.hosts = h;
-    D.cfg = c;
-    D.configured = true;
+    bool keep_cache = rs.configured && same_nameservers(&rs.cfg, &c);
+    hosts_free(&rs.hosts);
+    rs.hosts = h;
+    rs.cfg = c;
+    rs.configured = true;
     if (!keep_cache) {
-        D.cfg_gen++;
+        rs.cfg_gen++;
         dns_flush_cache();
     }
     return 0;
@@ -776,17 +798,17 @@ int dns_configure(const char *resolv_conf, const char *hosts_file)
 
 static void ensure_configured(void)
 {
-    if (D.configured || dns_configure(NULL, NULL) == 0)
+    if (rs.configured || dns_configure(NULL, NULL) == 0)
         return;
     /* Unreadable system files: still work, with glibc's defaults. */
-    config_local_nameserver(&D.cfg, config_defaults(&D.cfg));
-    D.configured = true;
+    config_local_nameserver(&rs.cfg, config_defaults(&rs.cfg));
+    rs.configured = true;
 }
 
 /* Addresses of name in the hosts file, IPv4 first, without duplicates. */
 static size_t hosts_find(const char *name, struct dns_addr *out, size_t max)
 {
-    const struct hosts *h = &D.hosts;
+    const struct hosts *h = &rs.hosts;
     size_t lo = 0, hi = h->n;
     while (lo < hi) {   /* first entry >= name */
         size_t mid = lo + (hi - lo) / 2;
@@ -824,13 +846,13 @@ static void cache_drop(struct cache_entry *e)
 void dns_flush_cache(void)
 {
     for (size_t i = 0; i < DNS_CACHE_MAX; i++)
-        cache_drop(&D.cache[i]);
+        cache_drop(&rs.cache[i]);
 }
 
 static size_t cache_find(const char *name, struct dns_addr *out)
 {
     for (size_t i = 0; i < DNS_CACHE_MAX; i++) {
-        struct cache_entry *e = &D.cache[i];
+        struct cache_entry *e = &rs.cache[i];
         if (!e->name || strcmp(e->name, name) != 0)
             continue;
         if (e->expires <= loop_now()) {
@@ -846,8 +868,8 @@ static size_t cache_find(const char *name, struct dns_addr *out)
 static void cache_store(const char *name, const struct dns_addr *addrs, size_t n, uint32_t ttl_s)
 {
     uint64_t now = loop_now();
-    if (ttl_s < D.cfg.ttl_min_s)
-        ttl_s = D.cfg.ttl_min_s;
+    if (ttl_s < rs.cfg.ttl_min_s)
+        ttl_s = rs.cfg.ttl_min_s;
     if (ttl_s > DNS_TTL_MAX_S)
         ttl_s = DNS_TTL_MAX_S;
     if (ttl_s == 0 || n == 0)
@@ -855,7 +877,7 @@ static void cache_store(const char *name, const struct dns_addr *addrs, size_t n
     /* The slot of this name, else a free one, else an expired one, else the oldest. */
     struct cache_entry *slot = NULL, *free_slot = NULL, *expired = NULL, *oldest = NULL;
     for (size_t i = 0; i < DNS_CACHE_MAX; i++) {
-        struct cache_entry *e = &D.cache[i];
+        struct cache_entry *e = &rs.cache[i];
         if (!e->name) {
             if (!free_slot)
                 free_slot = e;
@@ -890,10 +912,10 @@ static void cache_store(const char *name, const struct dns_addr *addrs, size_t n
 static void pump(void *unused)
 {
     (void)unused;
-    if (!D.init)
+    if (!rs.init)
         return;
-    while (!link_empty(&D.ready)) {
-        struct dns_lookup *l = CONTAINER_OF(D.ready.next, struct dns_lookup, link);
+    while (!link_empty(&rs.ready)) {
+        struct dns_lookup *l = CONTAINER_OF(rs.ready.next, struct dns_lookup, link);
         struct dns_addr addrs[DNS_MAX_ADDRS];
         size_t n = l->n;
         const char *err = l->err;
@@ -910,7 +932,7 @@ static void pump(void *unused)
 static struct dns_lookup *make_ready(struct dns_lookup *l)
 {
     l->q = NULL;
-    link_append(&D.ready, &l->link);
+    link_append(&rs.ready, &l->link);
     /* One deferral per batch; an extra run just finds the list empty. */
     loop_defer(pump, NULL);
     return l;
@@ -992,7 +1014,7 @@ static void query_finish(struct query *q)
     const char *err;
     uint32_t ttl;
     query_result(q, addrs, &n, &err, &ttl);
-    if (n > 0 && q->cfg_gen == D.cfg_gen)
+    if (n > 0 && q->cfg_gen == rs.cfg_gen)
         cache_store(q->name, addrs, n, ttl);
     while (!link_empty(&q->waiters)) {
         struct dns_lookup *l = CONTAINER_OF(q->waiters.next, struct dns_lookup, link);
@@ -1143,8 +1165,8 @@ static struct query *query_new(const char *name)
     }
     link_init(&q->link);
     link_init(&q->waiters);
-    q->cfg = D.cfg;
-    q->cfg_gen = D.cfg_gen;
+    q->cfg = rs.cfg;
+    q->cfg_gen = rs.cfg_gen;
     static const uint16_t types[] = { DNS_TYPE_A, DNS_TYPE_AAAA };
     for (size_t i = 0; i < ARRAY_LEN(q->sub); i++) {
         struct sub *s = &q->sub[i];
@@ -1154,13 +1176,13 @@ static struct query *query_new(const char *name)
         loop_timer_init(&s->timer, sub_on_timeout, s);
     }
     loop_timer_init(&q->grace, on_grace, q);
-    link_append(&D.queries, &q->link);
+    link_append(&rs.queries, &q->link);
     return q;
 }
 
 static struct query *query_find(const char *name)
 {
-    for (struct link *p = D.queries.next; p != &D.queries; p = p->next) {
+    for (struct link *p = rs.queries.next; p != &rs.queries; p = p->next) {
         struct query *q = CONTAINER_OF(p, struct query, link);
         if (strcmp(q->name, name) == 0)
             return q;
@@ -1290,17 +1312,17 @@ void dns_cancel(struct dns_lookup *l)
 
 void dns_shutdown(void)
 {
-    if (!D.init)
+    if (!rs.init)
         return;
-    while (!link_empty(&D.queries))
-        query_free(CONTAINER_OF(D.queries.next, struct query, link));
-    while (!link_empty(&D.ready)) {
-        struct dns_lookup *l = CONTAINER_OF(D.ready.next, struct dns_lookup, link);
+    while (!link_empty(&rs.queries))
+        query_free(CONTAINER_OF(rs.queries.next, struct query, link));
+    while (!link_empty(&rs.ready)) {
+        struct dns_lookup *l = CONTAINER_OF(rs.ready.next, struct dns_lookup, link);
         link_remove(&l->link);
         free(l);
     }
     dns_flush_cache();
-    hosts_free(&D.hosts);
-    D.configured = false;
-    memset(&D.cfg, 0, sizeof D.cfg);
+    hosts_free(&rs.hosts);
+    rs.configured = false;
+    memset(&rs.cfg, 0, sizeof rs.cfg);
 }

@@ -74,7 +74,7 @@ static struct {
     struct server_handlers h;
     void (*drain_done)(void);
     struct loop_timer drain_timer;
-} S = { .listen_fd = -1, .spare_fd = -1, .max_body = 32u << 20, .max_conns = 1024 };
+} srv = { .listen_fd = -1, .spare_fd = -1, .max_body = 32u << 20, .max_conns = 1024 };
 
 static void conn_process(struct conn *c);
 static void conn_update(struct conn *c);
@@ -219,7 +219,7 @@ void conn_begin(struct conn *c, int status, const char *content_type,
         } else
             c->close_after = true;   /* HTTP/1.0: the end of the body is the close */
     }
-    if (S.draining || !c->keep_alive || c->body_unread)
+    if (srv.draining || !c->keep_alive || c->body_unread)
         c->close_after = true;
     if (c->close_after)
         buf_append_str(o, "Connection: close\r\n");
@@ -274,7 +274,7 @@ void conn_respond(struct conn *c, int status, const char *content_type,
 static void access_log(struct conn *c)
 {
     struct request *r = &c->req;
-    S.requests++;
+    srv.requests++;
     uint64_t ms = loop_clock() - r->start_ms;
     int mlen = (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len);
     int plen = (int)(r->path_len > 256 ? 256 : r->path_len);
@@ -290,8 +290,8 @@ static void request_end(struct conn *c)
 {
     if (c->req_open) {
         c->req_open = false;
-        if (S.h.done)
-            S.h.done(c, &c->req);
+        if (srv.h.done)
+            srv.h.done(c, &c->req);
     }
 }
 
@@ -308,7 +308,7 @@ static void request_complete(struct conn *c)
     release_memory_soon();
     c->head_started = 0;
     c->last_io = loop_now();
-    if (c->close_after || c->body_unread || S.draining) {
+    if (c->close_after || c->body_unread || srv.draining) {
         c->state = ST_CLOSING;
         return;
     }
@@ -339,8 +339,8 @@ static void conn_dispatch(struct conn *c)
     c->state = ST_HANDLING;
     c->responding = false;
     c->body_unread = false;
-    if (S.h.serve)
-        S.h.serve(c, &c->req);
+    if (srv.h.serve)
+        srv.h.serve(c, &c->req);
 }
 
 /* Ask the application about a parsed head.  true: read the body. */
@@ -348,11 +348,11 @@ static bool ask_head(struct conn *c, struct request *r)
 {
     c->state = ST_HANDLING;
     c->responding = false;
-    c->max_body = S.max_body;
+    c->max_body = srv.max_body;
     c->req_open = true;
     c->body_unread = r->framing.body == HP_BODY_CHUNKED ||
                      (r->framing.body == HP_BODY_LENGTH && r->framing.length > 0);
-    if (!S.h.head || S.h.head(c, r, &c->max_body))
+    if (!srv.h.head || srv.h.head(c, r, &c->max_body))
         return c->state == ST_HANDLING && !c->responding;
     /* Answered from the head: the body (if any) is never read, and the
      * connection closes after the answer (request_complete). */
@@ -404,7 +404,7 @@ static void begin_request(struct conn *c, size_t head_len)
         return;
     }
     r->is_head = r->hp.method_len == 4 && memcmp(r->hp.method, "HEAD", 4) == 0;
-    c->keep_alive = r->framing.keep_alive && !S.draining;
+    c->keep_alive = r->framing.keep_alive && !srv.draining;
     c->close_after = false;
     if (!ask_head(c, r))
         return;
@@ -559,10 +559,10 @@ static void conn_free_deferred(void *p)
 
 static void maybe_drain_done(void)
 {
-    if (S.draining && S.nconns == 0 && S.drain_done) {
-        void (*done)(void) = S.drain_done;
-        S.drain_done = NULL;
-        loop_timer_stop(&S.drain_timer);
+    if (srv.draining && srv.nconns == 0 && srv.drain_done) {
+        void (*done)(void) = srv.drain_done;
+        srv.drain_done = NULL;
+        loop_timer_stop(&srv.drain_timer);
         done();
     }
 }
@@ -589,13 +589,13 @@ static void conn_close(struct conn *c)
     if (c->prev)
         c->prev->next = c->next;
     else
-        S.conns = c->next;
+        srv.conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
     if (c->rejected_overflow)
-        S.nlinger_rejects--;
+        srv.nlinger_rejects--;
     else
-        S.nconns--;
+        srv.nconns--;
     loop_defer(conn_free_deferred, c);
     maybe_drain_done();
 }
@@ -616,6 +616,12 @@ static void start_linger(struct conn *c)
  * a handler writing through conn_body() is never called back inside. */
 static void conn_flush(struct conn *c)
 {
+    if (buf_failed(&c->out) && !c->broken) {
+        /* Part of an answer could not be queued: the rest would be a lie. */
+        c->broken = true;
+        loop_wake(c->fd, POLLERR);
+        return;
+    }
     while (buf_len(&c->out) && !c->broken) {
         ssize_t n = send(c->fd, buf_head(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
         if (n > 0) {
@@ -819,10 +825,10 @@ static struct conn *conn_new(int fd, const struct sockaddr_storage *sa)
         free(c);
         return NULL;
     }
-    c->next = S.conns;
-    if (S.conns)
-        S.conns->prev = c;
-    S.conns = c;
+    c->next = srv.conns;
+    if (srv.conns)
+        srv.conns->prev = c;
+    srv.conns = c;
     return c;
 }
 
@@ -834,7 +840,7 @@ static const char overflow_503[] =
 
 static void reject_overflow(int fd, const struct sockaddr_storage *sa)
 {
-    if (S.nlinger_rejects >= REJECT_LINGER_MAX) {
+    if (srv.nlinger_rejects >= REJECT_LINGER_MAX) {
         send(fd, overflow_503, sizeof overflow_503 - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         close(fd);
         return;
@@ -845,7 +851,7 @@ static void reject_overflow(int fd, const struct sockaddr_storage *sa)
         return;
     }
     c->rejected_overflow = true;
-    S.nlinger_rejects++;
+    srv.nlinger_rejects++;
     buf_append(&c->out, overflow_503, sizeof overflow_503 - 1);
     c->state = ST_CLOSING;
     conn_flush(c);
@@ -860,19 +866,19 @@ static void server_on_accept(void *ctx, int revents)
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage sa;
         socklen_t slen = sizeof sa;
-        int fd = accept(S.listen_fd, (struct sockaddr *)&sa, &slen);
+        int fd = accept(srv.listen_fd, (struct sockaddr *)&sa, &slen);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if ((errno == EMFILE || errno == ENFILE) && S.spare_fd >= 0) {
+            if ((errno == EMFILE || errno == ENFILE) && srv.spare_fd >= 0) {
                 /* Out of descriptors: use the spare one to accept and drop
                  * a connection, so the backlog does not wake us forever. */
-                close(S.spare_fd);
-                S.spare_fd = -1;
-                fd = accept(S.listen_fd, NULL, NULL);
+                close(srv.spare_fd);
+                srv.spare_fd = -1;
+                fd = accept(srv.listen_fd, NULL, NULL);
                 if (fd >= 0)
                     close(fd);
-                S.spare_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                srv.spare_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 log_warn("out of file descriptors: dropped a new connection");
             }
             return;
@@ -883,7 +889,7 @@ static void server_on_accept(void *ctx, int revents)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (S.nconns >= (size_t)S.max_conns || S.draining) {
+        if (srv.nconns >= (size_t)srv.max_conns || srv.draining) {
             reject_overflow(fd, &sa);
             continue;
         }
@@ -892,7 +898,7 @@ static void server_on_accept(void *ctx, int revents)
             close(fd);
             continue;
         }
-        S.nconns++;
+        srv.nconns++;
         conn_update(c);
     }
 }
@@ -973,13 +979,13 @@ int server_listen(const char *addr, int port)
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     getsockname(fd, (struct sockaddr *)&bound, &blen);
-    S.port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+    srv.port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                : ((struct sockaddr_in *)&bound)->sin_port);
-    S.listen_fd = fd;
-    S.spare_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    srv.listen_fd = fd;
+    srv.spare_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (loop_add(fd, POLLIN, server_on_accept, NULL) < 0) {
         close(fd);
-        S.listen_fd = -1;
+        srv.listen_fd = -1;
         return -1;
     }
     return 0;
@@ -987,40 +993,40 @@ int server_listen(const char *addr, int port)
 
 int server_port(void)
 {
-    return S.port;
+    return srv.port;
 }
 
 void server_set_handlers(const struct server_handlers *h)
 {
-    S.h = *h;
+    srv.h = *h;
 }
 
 uint64_t server_requests(void)
 {
-    return S.requests;
+    return srv.requests;
 }
 
 void server_set_limits(uint64_t max_body_bytes, int max_connections)
 {
-    S.max_body = max_body_bytes;
-    S.max_conns = max_connections;
+    srv.max_body = max_body_bytes;
+    srv.max_conns = max_connections;
 }
 
 size_t server_conn_count(void)
 {
-    return S.nconns;
+    return srv.nconns;
 }
 
 static void close_listener(void)
 {
-    if (S.listen_fd >= 0) {
-        loop_del(S.listen_fd);
-        close(S.listen_fd);
-        S.listen_fd = -1;
+    if (srv.listen_fd >= 0) {
+        loop_del(srv.listen_fd);
+        close(srv.listen_fd);
+        srv.listen_fd = -1;
     }
-    if (S.spare_fd >= 0) {
-        close(S.spare_fd);
-        S.spare_fd = -1;
+    if (srv.spare_fd >= 0) {
+        close(srv.spare_fd);
+        srv.spare_fd = -1;
     }
 }
 
@@ -1028,14 +1034,14 @@ void server_close_all(void)
 {
     loop_timer_stop(&trim_timer);
     close_listener();
-    while (S.conns)
-        conn_close(S.conns);
+    while (srv.conns)
+        conn_close(srv.conns);
 }
 
 static void drain_timeout(void *ctx)
 {
     (void)ctx;
-    log_warn("shutdown: %zu connection(s) still busy after %ds, closing them", S.nconns,
+    log_warn("shutdown: %zu connection(s) still busy after %ds, closing them", srv.nconns,
              SRV_DRAIN_TIMEOUT_MS / 1000);
     server_close_all();
     maybe_drain_done();
@@ -1043,12 +1049,12 @@ static void drain_timeout(void *ctx)
 
 void server_drain(void (*done)(void))
 {
-    S.draining = true;
-    S.drain_done = done;
+    srv.draining = true;
+    srv.drain_done = done;
     close_listener();
-    loop_timer_init(&S.drain_timer, drain_timeout, NULL);
-    loop_timer_set(&S.drain_timer, SRV_DRAIN_TIMEOUT_MS);
-    for (struct conn *c = S.conns, *next; c; c = next) {
+    loop_timer_init(&srv.drain_timer, drain_timeout, NULL);
+    loop_timer_set(&srv.drain_timer, SRV_DRAIN_TIMEOUT_MS);
+    for (struct conn *c = srv.conns, *next; c; c = next) {
         next = c->next;
         if (c->state == ST_HEAD && c->head_started == 0 && buf_len(&c->out) == 0)
             conn_close(c);
