@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "budget.h"
 #include "counters.h"
 #include "health.h"
 #include "json.h"
@@ -150,6 +151,8 @@ void metrics_stats_json(struct buf *b, const struct snapshot *s)
 {
     buf_append_str(b, "{\"providers\":");
     metrics_providers_json(b, s);
+    buf_printf(b, ",\"buffered_bytes\":%llu,\"buffer_budget\":%llu", (unsigned long long)budget_used(),
+               (unsigned long long)budget_limit());
     buf_printf(b, ",\"uptime_seconds\":%llu,\"open_connections\":%zu,\"requests\":%llu}\n",
                (unsigned long long)((wall_ms() - counters.start_wall_ms) / 1000), server_conn_count(),
                (unsigned long long)server_requests());
@@ -325,6 +328,8 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
     counter(b, "autoswitch_probes_total", "Recovery probes started.", counters.probes);
     counter(b, "autoswitch_reloads_total", "Successful config reloads.", counters.reloads);
     counter(b, "autoswitch_reload_failures_total", "Config reloads refused (bad file).", counters.reload_failures);
+    help(b, "autoswitch_buffered_bytes", "gauge", "Request bodies and answers held now (the max_buffered_bytes budget).");
+    buf_printf(b, "autoswitch_buffered_bytes %llu\n", (unsigned long long)budget_used());
     help(b, "autoswitch_open_connections", "gauge", "Client connections open now.");
     buf_printf(b, "autoswitch_open_connections %zu\n", server_conn_count());
     help(b, "autoswitch_uptime_seconds", "gauge", "Seconds since start.");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "dns.h"
 #include "log.h"
 #include "counters.h"
@@ -35,6 +36,7 @@ void app_apply_settings(const struct config *cfg)
     if (log_configure((size_t)cfg->log_ring_lines, cfg->log_file, cfg->log_max_bytes) < 0)
         log_error("log_file %s: cannot open, logging to stdout only", cfg->log_file);
     server_set_limits(cfg->max_body_bytes, cfg->max_connections);
+    budget_set_limit(cfg->max_buffered_bytes);
     if (dns_configure(cfg->resolv_conf, cfg->hosts_file) < 0)
         log_warn("dns: cannot read %s / %s, keeping the previous resolver settings", cfg->resolv_conf,
                  cfg->hosts_file);

@@ -12,6 +12,7 @@
 
 #include "attempt.h"
 #include "balance.h"
+#include "budget.h"
 #include "client.h"
 #include "counters.h"
 #include "endpoint.h"
@@ -46,6 +47,7 @@ struct proxy {
     bool waiting_retry;           /* the timer starts the same candidate again */
     enum att_cont next_cont;      /* the continuation the next start makes */
     uint64_t t_attempt;
+    uint64_t charged;             /* bytes of the engine's buffered answer counted in the budget */
     bool in_flight;
     bool finished;
     size_t alloc;                 /* block size from mem_get */
@@ -56,9 +58,30 @@ static void start_attempt(struct proxy *p, enum att_cont cont);
 
 /* ---------------- lifetime ---------------- */
 
+/* A whole answer being buffered counts against the budget like the bodies
+ * clients send: past it, the clients reading slowest what is queued for
+ * them are cut first; if that does not make room, this attempt fails as
+ * the gateway's own shortage (503 when nothing else answers). */
+static bool charge_answer(struct proxy *p)
+{
+    uint64_t held = att_held(&p->att);
+    if (held <= p->charged) {
+        budget_sub(p->charged - held);
+        p->charged = held;
+        return true;
+    }
+    uint64_t more = held - p->charged;
+    if (!budget_allows(more))
+        server_reclaim(more);
+    budget_add(more);
+    p->charged = held;
+    return budget_used() <= budget_limit();
+}
+
 static void proxy_free_deferred(void *ctx)
 {
     struct proxy *p = ctx;
+    budget_sub(p->charged);
     reqbody_free(&p->rb);
     buf_free(&p->query);
     buf_free(&p->fwd);
@@ -228,6 +251,7 @@ static bool next_continuation(struct proxy *p, enum att_cont *how)
 static void on_ended_attempt(struct proxy *p, const struct att_action *act)
 {
     abort_upstream(p);
+    charge_answer(p);   /* the engine let go of what it held */
     if (act->outcome && p->cur)
         report(p, act->outcome);
 }
@@ -301,6 +325,8 @@ static int on_up_body(void *ctx, const char *d, size_t n)
 {
     struct proxy *p = ctx;
     att_body(&p->att, d, n, loop_now());
+    if (!charge_answer(p))
+        att_fail(&p->att, XERR_LOCAL, "the gateway's buffer budget (max_buffered_bytes) is exhausted", loop_now());
     drive(p);
     return p->up ? 0 : -1;
 }

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "budget.h"
 #include "reply.h"
 #include "util.h"
 
@@ -75,6 +76,8 @@ int reqbody_read(struct reqbody *rb, struct conn *c, struct request *r, const st
     memset(rb, 0, sizeof *rb);
     rb->body = r->body;   /* take the body: read once, kept for retries */
     memset(&r->body, 0, sizeof r->body);
+    rb->charge = r->body_charge;
+    r->body_charge = 0;
     const struct hp_header *ct = hp_find(r->hp.headers, r->hp.num_headers, "content-type");
     bool form = ep->form && ct && ct->value_len >= 10 && mem_ieq(ct->value, 10, "multipart/");
     if (!form)
@@ -88,6 +91,8 @@ int reqbody_read(struct reqbody *rb, struct conn *c, struct request *r, const st
 
 void reqbody_free(struct reqbody *rb)
 {
+    budget_sub(rb->charge);
+    rb->charge = 0;
     buf_free(&rb->body);
     buf_free(&rb->form_ctype);
 }

@@ -20,6 +20,7 @@
 
 struct reqbody {
     struct buf body;               /* taken from the request: read once, kept for retries */
+    uint64_t charge;               /* ... with its count in the budget (budget.h) */
     char model[MODEL_NAME_MAX + 1];
     bool stream;
     struct json_val root;          /* a JSON body: its top-level object */

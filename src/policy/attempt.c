@@ -210,6 +210,11 @@ const char *att_text(const struct attempt *a, size_t *len)
     return *len ? buf_head(&a->text) : "";
 }
 
+size_t att_held(const struct attempt *a)
+{
+    return a->phase == PH_BUFFER || a->phase == PH_RELAY ? buf_len(&a->body) : 0;
+}
+
 const struct buf *att_head_lines(const struct attempt *a)
 {
     return &a->head_lines;
@@ -290,6 +295,7 @@ void att_failed(struct attempt *a, enum fail_class fc, int status, const char *r
         return;
     a->last_status = status;
     a->last_busy = false;
+    a->last_local = false;
     snprintf(a->last_error, sizeof a->last_error, "%s", reason);
     if (a->committed) {
         /* Nothing sent can be taken back: continue elsewhere, or end. */
@@ -370,6 +376,10 @@ static void final_answer(struct attempt *a, bool with_outcome)
 {
     if (a->deadline_hit) {
         respond_error(a, 504, "upstream_error", "request_timeout", a->last_error);
+    } else if (a->last_local) {
+        /* The gateway's own shortage, not the providers': a 503 tells the
+         * client to come back, and says whose fault it was. */
+        respond_error(a, 503, "server_error", NULL, a->last_error);
     } else if (buf_len(&a->fallback)) {
         respond(a, ORIGIN_FALLBACK, a->fallback_status, a->fallback_ctype, buf_head(&a->fallback),
                 buf_len(&a->fallback));
@@ -658,6 +668,7 @@ void att_fail(struct attempt *a, enum att_xerr kind, const char *reason, uint64_
         return;
     enum fail_class fc = kind == XERR_LOST ? FC_TRANSIENT : kind == XERR_LOCAL ? FC_SOFT : FC_NEXT;
     att_failed(a, fc, a->status, reason, now);
+    a->last_local = kind == XERR_LOCAL;
 }
 
 /* ---------------- time ---------------- */

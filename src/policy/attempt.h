@@ -198,6 +198,7 @@ struct attempt {
     char last_error[ATT_REASON_MAX];
     int last_status;
     bool last_busy;                /* the last failure was a 429 / 529 */
+    bool last_local;               /* the last failure was the gateway's own (out of memory, descriptors) */
     bool deadline_hit;
     struct buf fallback;           /* a 400 to return when nothing better comes (context length) */
     int fallback_status;
@@ -243,6 +244,9 @@ uint64_t att_due(const struct attempt *a);
 /* Whether an attempt is running (between att_start and its end). */
 bool att_running(const struct attempt *a);
 
+/* Bytes of answer the engine holds now (a buffered answer), for the
+ * caller's memory budget. */
+size_t att_held(const struct attempt *a);
 /* What a continuation needs: the text the client has (decoded UTF-8). */
 const char *att_text(const struct attempt *a, size_t *len);
 /* The upstream's x-ratelimit-* lines ("Name: value\r\n"...) for the

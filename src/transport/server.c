@@ -12,12 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "log.h"
 #include "util.h"
 
 #define ACCEPT_BATCH 64              /* accepts per wake-up, so reads are not starved */
 #define LINGER_TIMEOUT_MS 2000       /* drain the client's unread bytes before close */
-#define LINGER_MAX_BYTES (1u << 20)
+#define LINGER_MAX_BYTES (64u << 20)  /* a body refused at its head may still be on its way */
 #define REJECT_LINGER_MAX 256        /* extra sockets kept only to deliver a 503 */
 #define IN_KEEP_BYTES 4096           /* idle buffers above this are released */
 
@@ -42,6 +43,8 @@ struct conn {
     struct hp_chunked chunked;
     uint64_t body_need;
     uint64_t max_body;         /* of the current request, from head() */
+    uint64_t body_started;     /* when the body began (its minimum rate) */
+    uint64_t out_charge;       /* bytes of out counted in the budget */
     uint64_t head_started;     /* first byte of the current head, 0 = idle */
     uint64_t last_io;          /* last read progress (body timeout, idle) */
     uint64_t last_write;       /* last write progress (send timeout) */
@@ -114,8 +117,26 @@ static const char *status_text(int s)
     }
 }
 
+static void give_back_body(struct request *r)
+{
+    budget_sub(r->body_charge);
+    r->body_charge = 0;
+}
+
+/* The budget follows the output queue's length. */
+static void out_sync(struct conn *c)
+{
+    uint64_t len = buf_len(&c->out);
+    if (len > c->out_charge)
+        budget_add(len - c->out_charge);
+    else
+        budget_sub(c->out_charge - len);
+    c->out_charge = len;
+}
+
 static void request_reset(struct request *r)
 {
+    give_back_body(r);
     buf_clear(&r->head);
     buf_trim(&r->head, IN_KEEP_BYTES);
     buf_clear(&r->body);
@@ -134,6 +155,7 @@ static void request_reset(struct request *r)
 
 static void request_free(struct request *r)
 {
+    give_back_body(r);
     buf_free(&r->head);
     buf_free(&r->body);
     buf_free(&r->note);
@@ -414,6 +436,14 @@ static void begin_request(struct conn *c, size_t head_len)
             conn_reject(c, 413, "request body too large");
             return;
         }
+        /* The whole body will be held: admit it against the budget now,
+         * before a byte of it is read. */
+        if (r->framing.length > SRV_LARGE_BODY && !budget_allows(r->framing.length)) {
+            conn_reject(c, 503, "the gateway is holding too much data now: try again shortly");
+            return;
+        }
+        budget_add(r->framing.length);
+        r->body_charge = r->framing.length;
         c->body_need = r->framing.length;
         break;
     case HP_BODY_CHUNKED:
@@ -428,12 +458,38 @@ static void begin_request(struct conn *c, size_t head_len)
         return;
     }
     c->state = ST_BODY;
-    c->last_io = loop_now();
+    c->last_io = c->body_started = loop_now();
     /* RFC 9110 10.1.1: a client waiting for 100 Continue sends the body
      * only after it; an interim answer is due unless bytes already came.
      * It comes only now, after head() has checked who is asking. */
     if (r->framing.expect_continue && buf_len(&c->in) == 0)
         buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+/* Keep n body bytes: within the request's limit and the budget.  -1
+ * after answering (413, 503). */
+static int keep_body(struct conn *c, const char *p, size_t n)
+{
+    struct request *r = &c->req;
+    if (buf_len(&r->body) + n > c->max_body) {
+        conn_reject(c, 413, "request body too large");
+        return -1;
+    }
+    /* A body announced by its length was admitted at its head; one that
+     * comes in chunks is admitted piece by piece. */
+    if (r->framing.body == HP_BODY_CHUNKED && !budget_allows(n)) {
+        conn_reject(c, 503, "the gateway is holding too much data now: try again shortly");
+        return -1;
+    }
+    if (buf_append(&r->body, p, n) < 0) {
+        conn_reject(c, 503, "out of memory");
+        return -1;
+    }
+    if (r->framing.body == HP_BODY_CHUNKED) {
+        budget_add(n);
+        r->body_charge += n;
+    }
+    return 0;
 }
 
 static void read_body(struct conn *c)
@@ -443,10 +499,8 @@ static void read_body(struct conn *c)
         size_t take = buf_len(&c->in);
         if (take > c->body_need)
             take = (size_t)c->body_need;
-        if (buf_append(&r->body, buf_head(&c->in), take) < 0) {
-            conn_reject(c, 413, "request body too large");
+        if (keep_body(c, buf_head(&c->in), take) < 0)
             return;
-        }
         buf_consume(&c->in, take);
         c->body_need -= take;
         if (c->body_need == 0)
@@ -463,12 +517,8 @@ static void read_body(struct conn *c)
             conn_reject(c, 400, "malformed chunked body");
             return;
         }
-        if (res == HP_CHUNK_DATA) {
-            if (buf_len(&r->body) + dlen > c->max_body || buf_append(&r->body, data, dlen) < 0) {
-                conn_reject(c, 413, "request body too large");
-                return;
-            }
-        }
+        if (res == HP_CHUNK_DATA && keep_body(c, data, dlen) < 0)
+            return;
         buf_consume(&c->in, used);
         /* Refuse an announced chunk that cannot fit, before reading it. */
         if (buf_len(&r->body) + c->chunked.remaining > c->max_body) {
@@ -583,6 +633,9 @@ static void conn_close(struct conn *c)
     if (was_handling)
         access_log(c);
     request_end(c);
+    buf_clear(&c->out);
+    out_sync(c);
+    give_back_body(&c->req);
     loop_timer_stop(&c->timer);
     loop_del(c->fd);
     close(c->fd);
@@ -635,6 +688,7 @@ static void conn_flush(struct conn *c)
             break;
         c->broken = true;
         buf_clear(&c->out);
+        out_sync(c);
         loop_wake(c->fd, POLLERR);
         return;
     }
@@ -643,6 +697,7 @@ static void conn_flush(struct conn *c)
         if (c->state == ST_CLOSING)
             start_linger(c);
     }
+    out_sync(c);
     if (c->out_paused && buf_len(&c->out) < SRV_OUT_LOW) {
         c->out_paused = false;
         if (c->hooks.drained)
@@ -699,8 +754,13 @@ static uint64_t conn_deadline(struct conn *c)
         if (c->head_started)
             return c->head_started + SRV_HEAD_TIMEOUT_MS;
         return c->last_io + SRV_IDLE_TIMEOUT_MS;
-    case ST_BODY:
-        return c->last_io + SRV_BODY_TIMEOUT_MS;
+    case ST_BODY: {
+        /* An idle gap, or a rate too low to ever finish: after a grace,
+         * every SRV_BODY_MIN_RATE bytes buy one more second. */
+        uint64_t rate = c->body_started + SRV_BODY_GRACE_MS + buf_len(&c->req.body) * 1000u / SRV_BODY_MIN_RATE;
+        uint64_t idle = c->last_io + SRV_BODY_TIMEOUT_MS;
+        return rate < idle ? rate : idle;
+    }
     case ST_LINGER:
         return c->last_io + LINGER_TIMEOUT_MS;
     default:
@@ -1004,6 +1064,34 @@ void server_set_handlers(const struct server_handlers *h)
 uint64_t server_requests(void)
 {
     return srv.requests;
+}
+
+/* A connection whose client reads too slowly what we hold for it: its
+ * queue is dropped now and the loop closes it. */
+static void cut(struct conn *c)
+{
+    log_warn("%s: cut: %zu bytes queued and not read for %llus while the budget is exhausted", c->peer,
+             buf_len(&c->out), (unsigned long long)((loop_now() - c->last_write) / 1000));
+    c->broken = true;
+    buf_free(&c->out);
+    out_sync(c);
+    loop_wake(c->fd, POLLERR);
+}
+
+uint64_t server_reclaim(uint64_t need)
+{
+    uint64_t freed = 0;
+    while (freed < need) {
+        struct conn *worst = NULL;
+        for (struct conn *c = srv.conns; c; c = c->next)
+            if (!c->broken && buf_len(&c->out) > SRV_OUT_HIGH && (!worst || c->last_write < worst->last_write))
+                worst = c;
+        if (!worst)
+            break;
+        freed += buf_len(&worst->out);
+        cut(worst);
+    }
+    return freed;
 }
 
 void server_set_limits(uint64_t max_body_bytes, int max_connections)

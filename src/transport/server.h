@@ -35,6 +35,9 @@
 #define SRV_HEAD_TIMEOUT_MS 10000     /* slowloris: whole head within this */
 #define SRV_IDLE_TIMEOUT_MS 60000     /* keep-alive connection with no request */
 #define SRV_BODY_TIMEOUT_MS 60000     /* no body bytes for this long -> 408 */
+#define SRV_BODY_GRACE_MS 10000       /* a body's first seconds, before its rate counts */
+#define SRV_BODY_MIN_RATE 1024        /* bytes/s a body must average after the grace -> else 408 */
+#define SRV_LARGE_BODY (1u << 20)     /* bodies above this are refused (503) when the budget cannot hold them */
 #define SRV_SEND_TIMEOUT_MS 60000     /* client reads nothing for this long -> close */
 #define SRV_DRAIN_TIMEOUT_MS 30000    /* SIGTERM: finish requests within this */
 #define SRV_READ_CHUNK 16384          /* bytes per read() */
@@ -81,6 +84,8 @@ struct request {
     uint64_t bytes_out;
     struct buf note;              /* extra access-log text from the handler */
     bool quiet;                   /* routine polling: access line at DEBUG when it succeeds */
+    uint64_t body_charge;         /* bytes of body counted in the budget (budget.h); whoever
+                                     takes the body takes its charge and gives it back */
     bool cors;                    /* the answer may be read by a page of any origin */
     void *app;                    /* the application's own state, from head() to done() */
 };
@@ -93,6 +98,11 @@ void server_set_handlers(const struct server_handlers *h);
 void server_set_limits(uint64_t max_body_bytes, int max_connections);
 /* Requests answered since start (rejections included). */
 uint64_t server_requests(void);
+/* Free at least need bytes of the budget by cutting the clients that read
+ * slowest what is queued for them (the largest stalled queues first).
+ * Never closes inside the call: a cut connection is closed by the loop.
+ * Returns the bytes freed. */
+uint64_t server_reclaim(uint64_t need);
 /* Stop accepting, close idle connections, let running requests finish
  * (up to SRV_DRAIN_TIMEOUT_MS), then call done(). */
 void server_drain(void (*done)(void));
