@@ -63,13 +63,13 @@ static const char *dialect_name(enum dialect d)
     return d == DIALECT_ANTHROPIC ? "anthropic" : "openai";
 }
 
-static void model_json(struct buf *b, const struct cfg_provider *p, const struct cfg_mapping *m, enum dialect d)
+static void model_json(struct buf *b, const struct cfg_provider *p, const struct cfg_mapping *m, enum dialect d,
+                       const struct health_entry *h)
 {
-    const struct health_entry *h = m->health[d];
     const struct stat_entry *st = m->stat[d];
     buf_append_str(b, "{\"provider_name\":");
     json_str(b, p->name);
-    buf_printf(b, ",\"dialect\":\"%s\"", dialect_name(d));
+    buf_printf(b, ",\"dialect\":\"%s\",\"class\":\"%s\"", dialect_name(d), endpoint_class_name(h->cls));
     buf_append_str(b, ",\"model_alias\":");
     json_str(b, m->alias);
     buf_append_str(b, ",\"upstream_model\":");
@@ -134,12 +134,21 @@ void metrics_providers_json(struct buf *b, const struct snapshot *s)
         bool first = true;
         for (size_t m = 0; m < p->n_mappings; m++) {
             for (int d = 0; d < CFG_DIALECTS; d++) {
-                if (!p->mappings[m].health[d])
+                const struct cfg_mapping *mp = &p->mappings[m];
+                if (!mp->health[d])
                     continue;
                 if (!first)
                     buf_append(b, ",", 1);
                 first = false;
-                model_json(b, p, &p->mappings[m], (enum dialect)d);
+                model_json(b, p, mp, (enum dialect)d, mp->health[d]);
+                /* The mapping's other endpoint classes, once requests used them. */
+                for (const struct health_entry *h = health_entries(); h; h = h->next) {
+                    if (h == mp->health[d] || h->dialect != (enum dialect)d || strcmp(h->provider, p->name) != 0 ||
+                        strcmp(h->upstream, mp->upstream) != 0)
+                        continue;
+                    buf_append(b, ",", 1);
+                    model_json(b, p, mp, (enum dialect)d, h);
+                }
             }
         }
         buf_append_str(b, "]}");
@@ -219,10 +228,14 @@ static bool stat_live(const struct snapshot *s, const struct stat_entry *st)
 
 static bool health_live(const struct snapshot *s, const struct health_entry *h)
 {
-    for (size_t i = 0; i < s->cfg->n_providers; i++)
-        for (size_t m = 0; m < s->cfg->providers[i].n_mappings; m++)
-            if (s->cfg->providers[i].mappings[m].health[h->dialect] == h)
+    for (size_t i = 0; i < s->cfg->n_providers; i++) {
+        const struct cfg_provider *p = &s->cfg->providers[i];
+        for (size_t m = 0; m < p->n_mappings; m++)
+            if (p->mappings[m].health[h->dialect] &&
+                (p->mappings[m].health[h->dialect] == h ||
+                 (strcmp(p->name, h->provider) == 0 && strcmp(p->mappings[m].upstream, h->upstream) == 0)))
                 return true;
+    }
     return false;
 }
 
@@ -313,6 +326,7 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
             buf_printf(b, "%s{", fam->name);
             label(b, "provider", h->provider, true);
             label(b, "dialect", dialect_name(h->dialect), false);
+            label(b, "class", endpoint_class_name(h->cls), false);
             label(b, "upstream", h->upstream, false);
             buf_printf(b, "} %g\n", health_value(h, fam->which));
         }

@@ -182,7 +182,7 @@ int multipart_scan(const char *body, size_t n, const char *boundary, const char 
 {
     size_t bl = strlen(boundary);
     for (size_t i = 0; i < n_names; i++)
-        out[i] = (struct mp_field){ false, 0, 0 };
+        out[i] = (struct mp_field){ false, 0, 0, 0 };
     bool close;
     size_t pos;
     /* The first delimiter may open the body; anything before it is a
@@ -220,10 +220,16 @@ int multipart_scan(const char *body, size_t n, const char *boundary, const char 
             return -1;
         }
         size_t content = end > head_end ? head_end + 2 : end;
-        if (is_form && !has_file && !cut)
-            for (size_t i = 0; i < n_names; i++)
-                if (!out[i].found && strcmp(name, names[i]) == 0)
-                    out[i] = (struct mp_field){ true, content, end };
+        for (size_t i = 0; is_form && !cut && i < n_names; i++) {
+            if (strcmp(name, names[i]) != 0)
+                continue;
+            out[i].count++;   /* every part of that name, a file too: a second one is ambiguous */
+            if (!out[i].found && !has_file) {
+                out[i].found = true;
+                out[i].start = content;
+                out[i].end = end;
+            }
+        }
     }
     return 0;
 }

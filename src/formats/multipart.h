@@ -23,11 +23,12 @@ int multipart_boundary(const char *ctype, size_t n, char *out, size_t cap);
 struct mp_field {
     bool found;
     size_t start, end;
+    unsigned count;    /* parts with this name (files included) */
 };
 
 /* Walk every part of body.  For each names[i], out[i] gets the value of
  * the first part whose Content-Disposition is form-data with that name
- * and no filename.  0 when the body is well-formed, else -1 and *why (a
+ * and no filename, and how many parts have that name.  0 when the body is well-formed, else -1 and *why (a
  * static message). */
 int multipart_scan(const char *body, size_t n, const char *boundary, const char *const *names, size_t n_names,
                    struct mp_field *out, const char **why);

@@ -39,6 +39,7 @@ struct proxy {
     const struct candidate *plan[BAL_MAX_ATTEMPTS];
     size_t nplan, next;
     const struct candidate *cur;  /* the candidate of the running (or last) attempt */
+    struct health_entry *health;  /* ... its health for this route's class */
     const struct candidate *first;   /* the candidate whose answer the client got first */
     struct upstream *up;
     struct attempt att;
@@ -115,7 +116,7 @@ static void proxy_finish(struct proxy *p)
 
 static void report(struct proxy *p, const struct att_outcome *o)
 {
-    struct health_entry *h = p->cur->health;
+    struct health_entry *h = p->health;
     struct stat_entry *st = p->cur->stat;
     const struct config *cfg = p->snap->cfg;
     if (p->in_flight && h->in_flight)
@@ -457,7 +458,10 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
     };
     att_start(&p->att, &t, loop_now());
     p->t_attempt = loop_clock();
-    p->cur->health->in_flight++;
+    p->health = snapshot_health(p->cur, p->ep->cls);
+    if (!p->health)
+        p->health = p->cur->health;
+    p->health->in_flight++;
     p->in_flight = true;
     counters.attempts++;
     struct up_request rq = { .url = p->cur->url, .ca_file = prov->ca_file ? prov->ca_file : cfg->ca_file };
@@ -586,7 +590,7 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
     forward_headers(p, r);
     loop_timer_init(&p->timer, on_timer, p);
     init_engine(p);
-    p->nplan = balance_plan(p->alias, s->cfg->max_retries, p->plan, BAL_MAX_ATTEMPTS);
+    p->nplan = balance_plan(p->alias, ep->cls, s->cfg->max_retries, p->plan, BAL_MAX_ATTEMPTS);
     counters.proxied++;
     counters.bytes_in += buf_len(&p->rb.body);
     struct conn_hooks hooks = { on_client_drained, on_client_aborted, p };

@@ -22,6 +22,21 @@ static int bad(struct conn *c, const struct endpoint *ep, const char *msg)
     return -1;
 }
 
+/* How often the top-level object gives key: JSON parsers disagree on
+ * which of two wins (ours took the first, many servers take the last), so
+ * a body that gives the model or stream twice means two things and is
+ * refused. */
+static int count_member(const char *b, struct json_val root, const char *key)
+{
+    struct json_iter it;
+    struct json_val k, v;
+    int n = 0;
+    json_iter_init(&it, b, root);
+    while (json_iter_member(&it, &k, &v) == 1)
+        n += json_str_eq(b, k, key, strlen(key));
+    return n;
+}
+
 static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *ep)
 {
     const char *b = buf_len(&rb->body) ? buf_head(&rb->body) : "";
@@ -35,6 +50,14 @@ static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *
     }
     if (rb->root.type != JSON_OBJECT)
         return bad(c, ep, "the request body must be a JSON object");
+    static const char *const once[] = { "model", "stream" };
+    for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
+        if (count_member(b, rb->root, once[i]) > 1) {
+            reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL,
+                            "the body gives \"%s\" more than once: refused, as readers disagree on which counts",
+                            once[i]);
+            return -1;
+        }
     if (!json_get(b, rb->root, "model", &v) || v.type != JSON_STRING || v.end - v.start <= 2)
         return bad(c, ep, "model is required");
     if (check_model(c, ep, rb->model, json_str_decode(b, v, rb->model, sizeof rb->model)) < 0)
@@ -57,6 +80,13 @@ static int read_form(struct reqbody *rb, struct conn *c, const struct endpoint *
         reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL, "invalid multipart body: %s", why);
         return -1;
     }
+    for (size_t i = 0; i < 2; i++)
+        if (fields[i].count > 1) {
+            reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL,
+                            "the form gives \"%s\" more than once: refused, as readers disagree on which counts",
+                            names[i]);
+            return -1;
+        }
     if (!fields[0].found || fields[0].end == fields[0].start)
         return bad(c, ep, "model is required");
     size_t len = fields[0].end - fields[0].start;

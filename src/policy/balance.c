@@ -15,7 +15,14 @@ static bool before(const struct candidate *a, size_t ia, const struct candidate 
     return ia < ib;
 }
 
-size_t balance_plan(const struct alias_entry *a, int max_retries, const struct candidate **out, size_t cap)
+static bool usable(const struct candidate *c, enum ep_class cls)
+{
+    const struct health_entry *h = snapshot_health(c, cls);
+    return h && health_usable(h);
+}
+
+size_t balance_plan(const struct alias_entry *a, enum ep_class cls, int max_retries, const struct candidate **out,
+                    size_t cap)
 {
     if (!a || a->n == 0 || cap == 0)
         return 0;
@@ -23,7 +30,7 @@ size_t balance_plan(const struct alias_entry *a, int max_retries, const struct c
     size_t idx[BAL_MAX_ATTEMPTS];
     size_t n = 0;
     for (size_t i = 0; i < a->n && n < BAL_MAX_ATTEMPTS; i++)
-        if (health_usable(a->cands[i].health))
+        if (usable(&a->cands[i], cls))
             idx[n++] = i;
     if (n == 0)
         for (size_t i = 0; i < a->n && n < BAL_MAX_ATTEMPTS; i++)

@@ -16,6 +16,8 @@
 #define BAL_MAX_ATTEMPTS 64
 
 /* Fill out[] (cap entries) with the attempt order; returns the count. */
-size_t balance_plan(const struct alias_entry *a, int max_retries, const struct candidate **out, size_t cap);
+/* cls: the request's endpoint class, whose health decides. */
+size_t balance_plan(const struct alias_entry *a, enum ep_class cls, int max_retries, const struct candidate **out,
+                    size_t cap);
 
 #endif

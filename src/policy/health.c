@@ -20,15 +20,18 @@ struct stat_entry *stat_entries(void)
     return stats;
 }
 
-static struct health_entry *health_find(const char *provider, enum dialect d, const char *upstream)
+static struct health_entry *health_find(const char *provider, enum dialect d, const char *upstream,
+                                        enum ep_class cls)
 {
     for (struct health_entry *h = htable; h; h = h->next)
-        if (h->dialect == d && strcmp(h->provider, provider) == 0 && strcmp(h->upstream, upstream) == 0)
+        if (h->dialect == d && h->cls == cls && strcmp(h->provider, provider) == 0 &&
+            strcmp(h->upstream, upstream) == 0)
             return h;
     return NULL;
 }
 
-static struct health_entry *health_new(const char *provider, enum dialect d, const char *upstream)
+static struct health_entry *health_new(const char *provider, enum dialect d, const char *upstream,
+                                       enum ep_class cls)
 {
     struct health_entry *h = calloc(1, sizeof *h);
     if (!h)
@@ -42,6 +45,7 @@ static struct health_entry *health_new(const char *provider, enum dialect d, con
         return NULL;
     }
     h->dialect = d;
+    h->cls = cls;
     h->healthy = true;
     h->changed_wall = wall_ms();
     h->next = htable;
@@ -79,11 +83,11 @@ static struct stat_entry *stat_new(const char *provider, enum dialect d, const c
     return s;
 }
 
-struct health_entry *health_get(const char *provider, enum dialect d, const char *upstream)
+struct health_entry *health_get(const char *provider, enum dialect d, const char *upstream, enum ep_class cls)
 {
-    struct health_entry *h = health_find(provider, d, upstream);
+    struct health_entry *h = health_find(provider, d, upstream, cls);
     if (!h)
-        h = health_new(provider, d, upstream);
+        h = health_new(provider, d, upstream, cls);
     if (h)
         h->refs++;
     return h;

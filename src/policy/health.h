@@ -3,9 +3,11 @@
  * acts on what the report returns (the proxy schedules a probe when a
  * model just became unhealthy); this module calls nobody.
  *
- * health_entry, keyed (provider name, dialect, upstream model): consecutive
- * failures, healthy or not, 429 cooldown, last error, and the probe
- * schedule the probe module writes for display.
+ * health_entry, keyed (provider name, dialect, upstream model, endpoint
+ * class): consecutive failures, healthy or not, 429 cooldown, last error,
+ * and the probe schedule the probe module writes for display.  The class
+ * keeps a route a model does not serve (a chat model sent to
+ * /v1/audio/speech, answering 404) from taking its chat route out.
  * stat_entry, keyed (provider name, dialect, alias, upstream model): request
  * counters, latency samples, the smooth-weighted-round-robin position.
  *
@@ -20,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "endpoint.h"
 #include "event.h"
 #include "hist.h"
 
@@ -30,6 +33,7 @@ struct health_entry {
     char *provider;
     enum dialect dialect;
     char *upstream;
+    enum ep_class cls;
     unsigned refs;
     int max_failures;            /* threshold from the newest config */
     bool healthy;
@@ -69,7 +73,7 @@ struct stat_entry {
 
 /* The entry for the key, created healthy when new, with one more
  * reference; NULL when out of memory.  put drops the reference. */
-struct health_entry *health_get(const char *provider, enum dialect d, const char *upstream);
+struct health_entry *health_get(const char *provider, enum dialect d, const char *upstream, enum ep_class cls);
 void health_put(struct health_entry *h);
 struct stat_entry *stat_get(const char *provider, enum dialect d, const char *alias, const char *upstream);
 void stat_put(struct stat_entry *st);

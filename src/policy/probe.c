@@ -219,6 +219,11 @@ static void on_timeout(void *ctx)
 static enum cfg_probe kind_of(const struct slot *p)
 {
     enum cfg_probe k = p->map->probe;
+    /* Probes test a mapping's home class; another class (a chat model
+     * answering 404 on /v1/audio/speech) simply comes back after the
+     * wait, and the next real request of that class is the test. */
+    if (p->h->cls != snapshot_home_class(p->map, p->h->dialect))
+        return CFG_PROBE_NONE;
     if (p->h->dialect == DIALECT_ANTHROPIC)
         return k == CFG_PROBE_NONE ? k : CFG_PROBE_MESSAGES;
     return k == CFG_PROBE_MESSAGES ? CFG_PROBE_CHAT : k;
@@ -271,8 +276,10 @@ static bool find_mapping(struct snapshot *s, struct health_entry *h, const struc
 {
     for (size_t i = 0; i < s->cfg->n_providers; i++) {
         const struct cfg_provider *pr = &s->cfg->providers[i];
+        if (strcmp(pr->name, h->provider) != 0 || !cfg_provider_url(pr, h->dialect))
+            continue;
         for (size_t m = 0; m < pr->n_mappings; m++) {
-            if (pr->mappings[m].health[h->dialect] == h) {
+            if (strcmp(pr->mappings[m].upstream, h->upstream) == 0) {
                 *prov = pr;
                 *map = &pr->mappings[m];
                 return true;

@@ -25,7 +25,8 @@ static int link_health(struct snapshot *s)
             for (int d = 0; d < CFG_DIALECTS; d++) {
                 if (!cfg_provider_url(prov, (enum dialect)d))
                     continue;
-                map->health[d] = health_get(prov->name, (enum dialect)d, map->upstream);
+                map->health[d] = health_get(prov->name, (enum dialect)d, map->upstream,
+                                            snapshot_home_class(map, (enum dialect)d));
                 map->stat[d] = stat_get(prov->name, (enum dialect)d, map->alias, map->upstream);
                 if (!map->health[d] || !map->stat[d])
                     return -1;   /* unlink_health (via snapshot_free) undoes the rest */
@@ -54,8 +55,12 @@ static void unlink_health(struct snapshot *s)
 
 static void free_index(struct alias_index *ix)
 {
-    for (size_t i = 0; i < ix->n; i++)
+    for (size_t i = 0; i < ix->n; i++) {
+        for (size_t k = 0; k < ix->aliases[i].n; k++)
+            for (int c = 0; c < EPC__COUNT; c++)
+                health_put(ix->aliases[i].cands[k].by_class[c]);
         free(ix->aliases[i].cands);
+    }
     free(ix->aliases);
 }
 
@@ -128,6 +133,7 @@ static int build_index(struct snapshot *s, enum dialect d)
                 .url = url,
                 .health = map->health[d],
                 .stat = map->stat[d],
+                .home = snapshot_home_class(map, d),
                 .priority = prov->priority + map->priority,
                 .weight = prov->weight * map->weight,
             };
@@ -150,6 +156,26 @@ struct snapshot *snapshot_new(struct config *cfg)
         return NULL;
     }
     return s;
+}
+
+enum ep_class snapshot_home_class(const struct cfg_mapping *m, enum dialect d)
+{
+    if (d == DIALECT_ANTHROPIC)
+        return EPC_MESSAGES;
+    return m->probe == CFG_PROBE_EMBEDDINGS ? EPC_EMBEDDINGS : EPC_CHAT;
+}
+
+struct health_entry *snapshot_health(const struct candidate *c, enum ep_class cls)
+{
+    if (cls == c->home || cls >= EPC__COUNT)
+        return c->health;
+    struct candidate *w = (struct candidate *)c;   /* a cache slot of an immutable snapshot */
+    if (!w->by_class[cls]) {
+        w->by_class[cls] = health_get(c->prov->name, c->health->dialect, c->map->upstream, cls);
+        if (w->by_class[cls])
+            w->by_class[cls]->max_failures = c->health->max_failures;
+    }
+    return w->by_class[cls];
 }
 
 struct snapshot *snapshot_ref(struct snapshot *s)

@@ -10,14 +10,17 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "endpoint.h"
 
 /* One (provider, mapping) that can serve an alias in a dialect. */
 struct candidate {
     const struct cfg_provider *prov;
     const struct cfg_mapping *map;
     const struct cfg_url *url;      /* the provider's base URL of the dialect */
-    struct health_entry *health;    /* the mapping's entries of the dialect */
+    struct health_entry *health;    /* the mapping's entry of the dialect, for its home class */
     struct stat_entry *stat;
+    enum ep_class home;             /* the class its probes test (chat, embeddings, messages) */
+    struct health_entry *by_class[EPC__COUNT];   /* other classes, made on first use (snapshot_health) */
     int priority;   /* provider.priority + mapping.priority: lower first */
     int weight;     /* provider.weight * mapping.weight */
 };
@@ -47,6 +50,13 @@ struct snapshot *snapshot_new(struct config *cfg);
 struct snapshot *snapshot_ref(struct snapshot *s);
 void snapshot_unref(struct snapshot *s);
 const struct alias_entry *snapshot_alias(const struct snapshot *s, enum dialect d, const char *name, size_t len);
+
+/* The health entry of a candidate for an endpoint class (its home entry,
+ * or one made on first use and held until the snapshot goes).  NULL when
+ * out of memory. */
+struct health_entry *snapshot_health(const struct candidate *c, enum ep_class cls);
+/* A mapping's home class in a dialect: what its probes test. */
+enum ep_class snapshot_home_class(const struct cfg_mapping *m, enum dialect d);
 
 /* The current snapshot (borrowed: take a ref to keep it across callbacks). */
 struct snapshot *snapshot_current(void);

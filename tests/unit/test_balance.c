@@ -35,7 +35,7 @@ static const char *plan(struct snapshot *s, const char *name, int max_retries)
 {
     static struct buf out;
     const struct candidate *c[BAL_MAX_ATTEMPTS];
-    size_t n = balance_plan(alias(s, name), max_retries, c, BAL_MAX_ATTEMPTS);
+    size_t n = balance_plan(alias(s, name), EPC_CHAT, max_retries, c, BAL_MAX_ATTEMPTS);
     buf_clear(&out);
     for (size_t i = 0; i < n; i++)
         buf_printf(&out, "%s%s/%s", i ? " " : "", c[i]->prov->name, c[i]->map->upstream);
@@ -50,7 +50,7 @@ static const char *firsts(struct snapshot *s, const char *name, int k)
     int i = 0;
     for (; i < k && i < (int)sizeof seq - 1; i++) {
         const struct candidate *c[1];
-        seq[i] = balance_plan(alias(s, name), 1, c, 1) == 1 ? c[0]->prov->name[0] : '?';
+        seq[i] = balance_plan(alias(s, name), EPC_CHAT, 1, c, 1) == 1 ? c[0]->prov->name[0] : '?';
     }
     seq[i] = '\0';
     return seq;
@@ -133,8 +133,8 @@ static void test_order(struct snapshot *s)
     is_str(plan(s, "order", -5), "d/d-o", "a negative max_retries counts as 1");
     is_str(plan(s, "order", 99), "d/d-o b/b-o a/a-o c/c-o", "max_retries over the candidates: all of them");
     const struct candidate *c[BAL_MAX_ATTEMPTS];
-    is_int(balance_plan(alias(s, "order"), 99, c, 2), 2, "and never more than the caller's room");
-    is_int(balance_plan(NULL, 3, c, 2), 0, "no alias: no plan");
+    is_int(balance_plan(alias(s, "order"), EPC_CHAT, 99, c, 2), 2, "and never more than the caller's room");
+    is_int(balance_plan(NULL, EPC_CHAT, 3, c, 2), 0, "no alias: no plan");
 }
 
 static void test_combined(struct snapshot *s)
