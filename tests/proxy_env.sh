@@ -10,6 +10,7 @@ DEAD=$(free_port)
 
 cat > "$TMP/cfg.yaml" <<Y
 api_keys: ["ck"]
+forward_headers: ["X-Mock-Mode"]   # the tests steer the mocks through the gateway
 max_retries: 3
 max_failures: 1000
 stream_idle_timeout: 2
@@ -19,6 +20,8 @@ providers:
     api_key: key-a
     timeout: 2
     exclude_params: [thinking, verbosity]
+    forward_headers: [X-Trace-Id]
+    headers: {HTTP-Referer: "https://autoswitch.test", X-Title: "proxy.t"}
     model_mappings:
       - {upstream: a-ok, alias: ok}
       - {upstream: a-fo, alias: fo}

@@ -16,6 +16,7 @@
 #include "client.h"
 #include "counters.h"
 #include "endpoint.h"
+#include "fwd.h"
 #include "health.h"
 #include "log.h"
 #include "probe.h"
@@ -34,7 +35,6 @@ struct proxy {
     const struct endpoint *ep;
     struct reqbody rb;
     struct buf query;             /* "?..." of the client's target, or empty */
-    struct buf fwd;               /* client header lines passed on */
     char reqid[REQID_MAX + 1];
     const struct candidate *plan[BAL_MAX_ATTEMPTS];
     size_t nplan, next;
@@ -85,7 +85,6 @@ static void proxy_free_deferred(void *ctx)
     budget_sub(p->charged);
     reqbody_free(&p->rb);
     buf_free(&p->query);
-    buf_free(&p->fwd);
     att_free(&p->att);
     snapshot_unref(p->snap);
     mem_put(p, p->alloc);
@@ -423,22 +422,24 @@ static int build_body(struct proxy *p, enum att_cont cont, struct buf *out)
 
 static int build_request(struct proxy *p, enum att_cont cont, struct buf *data)
 {
-    struct buf body = BUF_INIT;
+    struct buf body = BUF_INIT, fwd = BUF_INIT;
     if (build_body(p, cont, &body) < 0) {
         buf_free(&body);
         return -1;
     }
+    fwd_headers(&fwd, conn_request(p->client), p->ep->dialect, p->snap->cfg, p->cur->prov, p->rb.stream);
     struct upreq rq = {
         .method = "POST", .prov = p->cur->prov, .dialect = p->ep->dialect, .path = p->ep->path,
         .query = buf_head(&p->query), .query_len = buf_len(&p->query),
         .ctype = reqbody_is_form(&p->rb) ? buf_cstr(&p->rb.form_ctype) : "application/json",
         .body_len = buf_len(&body), .accept = p->rb.stream ? "text/event-stream" : NULL, .reqid = p->reqid,
-        .extra = buf_head(&p->fwd), .extra_len = buf_len(&p->fwd),
+        .extra = buf_head(&fwd), .extra_len = buf_len(&fwd),
     };
     int rc = upreq_head(data, &rq);
     if (rc == 0)
         rc = buf_append(data, buf_head(&body), buf_len(&body));
     buf_free(&body);
+    buf_free(&fwd);
     return rc;
 }
 
@@ -482,45 +483,6 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
 }
 
 /* ---------------- the request ---------------- */
-
-static bool hop_by_hop(const struct hp_header *h, const struct request *r)
-{
-    static const char *const drop[] = {
-        "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
-        "transfer-encoding", "upgrade", "authorization", "host", "content-length", "content-type",
-        "accept-encoding", "expect", "x-request-id", "x-api-key", "api-key", "cookie",
-    };
-    for (size_t i = 0; i < ARRAY_LEN(drop); i++)
-        if (hp_name_eq(h, drop[i]))
-            return true;
-    /* RFC 9110 7.6.1: fields named in Connection are hop-by-hop too. */
-    const struct hp_header *c = hp_find(r->hp.headers, r->hp.num_headers, "connection");
-    if (c) {
-        char name[64];
-        if (h->name_len < sizeof name) {
-            memcpy(name, h->name, h->name_len);
-            name[h->name_len] = '\0';
-            if (hp_has_token(c->value, c->value_len, name))
-                return true;
-        }
-    }
-    return false;
-}
-
-static void forward_headers(struct proxy *p, const struct request *r)
-{
-    for (size_t i = 0; i < r->hp.num_headers; i++) {
-        const struct hp_header *h = &r->hp.headers[i];
-        if (hop_by_hop(h, r))
-            continue;
-        if (p->rb.stream && hp_name_eq(h, "accept"))
-            continue;   /* ours says text/event-stream */
-        buf_append(&p->fwd, h->name, h->name_len);
-        buf_append(&p->fwd, ": ", 2);
-        buf_append(&p->fwd, h->value, h->value_len);
-        buf_append(&p->fwd, "\r\n", 2);
-    }
-}
 
 static void pick_request_id(struct proxy *p, const struct request *r)
 {
@@ -587,7 +549,6 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
     if (r->query)
         buf_printf(&p->query, "?%.*s", (int)r->query_len, r->query);
     pick_request_id(p, r);
-    forward_headers(p, r);
     loop_timer_init(&p->timer, on_timer, p);
     init_engine(p);
     p->nplan = balance_plan(p->alias, ep->cls, s->cfg->max_retries, p->plan, BAL_MAX_ATTEMPTS);

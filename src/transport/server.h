@@ -35,7 +35,7 @@
 #define SRV_HEAD_TIMEOUT_MS 10000     /* slowloris: whole head within this */
 #define SRV_IDLE_TIMEOUT_MS 60000     /* keep-alive connection with no request */
 #define SRV_BODY_TIMEOUT_MS 60000     /* no body bytes for this long -> 408 */
-#define SRV_BODY_GRACE_MS 10000       /* a body's first seconds, before its rate counts */
+#define SRV_BODY_GRACE_MS 20000       /* a body's first seconds, before its rate counts */
 #define SRV_BODY_MIN_RATE 1024        /* bytes/s a body must average after the grace -> else 408 */
 #define SRV_LARGE_BODY (1u << 20)     /* bodies above this are refused (503) when the budget cannot hold them */
 #define SRV_SEND_TIMEOUT_MS 60000     /* client reads nothing for this long -> close */

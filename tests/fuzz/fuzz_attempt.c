@@ -36,7 +36,11 @@
  *   c8-cf    the client disconnects
  *   d0-df    a filler of 70 KiB of comment lines (d0-d7) or a 300 KiB
  *            data line without its end (d8-df), at most two per input
- *   e0-ff    nothing
+ *   e0-e7    the buffer budget is exhausted: when the next body piece
+ *            grows the answer the engine holds (att_held), att_fail
+ *            XERR_LOCAL follows att_body before the actions are taken, as
+ *            proxy.c on_up_body does
+ *   e8-ff    nothing
  * When the input ends, the upstreams go silent: only timers, retries,
  * att_exhausted and att_no_continuation remain, and the request must end
  * within SETTLE_STEPS of them.  Then every entry point is called once
@@ -56,9 +60,9 @@
  *   none; outcome kinds match their actions, reasons are NUL-terminated
  *   (and present on failures), the status is the attempt's;
  * - a committed stream never RETRYs or FAILOVERs, a CONTINUE only comes
- *   for one; a FINISH of a stream ends with the engine's own error event
- *   (failure) or [DONE] / message_stop (success, when the engine added it)
- *   as a whole event of its own;
+ *   for one; a FINISH of a stream leaves it at an event boundary, ending
+ *   with the engine's own error event (failure) or [DONE] / message_stop
+ *   (success, when the engine added it) as a whole event of its own;
  * - the text the engine keeps for a continuation (att_text) is the text
  *   the client received in complete events, whenever the engine still
  *   trusts it (keep_text, not lost, not diverged); the usage chunk is
@@ -236,6 +240,7 @@ struct h {
     bool prefill_seen;               /* a prefill-type continuation started */
     bool raw_fed;                    /* a body byte did not come from `canned` */
     bool long_lines;                 /* a 300 KiB line went through */
+    bool budget_out;                 /* the next growth of att_held() fails the attempt */
     int fillers;
 };
 
@@ -361,12 +366,15 @@ static void check_stream(struct h *h, const char *when, bool text_must_match)
     buf_free(&v.text);
 }
 
-/* The end of a committed stream: the engine's own last event stands
- * alone (a client parser would otherwise glue it to the one before). */
+/* The end of a committed stream: it ends at an event boundary (a client
+ * drops an event without its blank line), and the engine's own last
+ * event stands alone (a client parser would otherwise glue it to the one
+ * before). */
 static void check_stream_end(struct h *h, const struct att_outcome *o)
 {
     struct client_view v;
     client_view(h, &v);
+    FUZZ_CHECK(!v.tail, "the stream ends inside an event: the client never sees its last event");
     bool success = o && o->kind == OUT_SUCCESS;
     bool marker = success && !h->a.saw_done &&
                   (h->pol.dialect == DIALECT_ANTHROPIC || h->pol.end_rule == END_DONE);
@@ -464,10 +472,11 @@ static void check_commit(struct h *h, const struct att_action *act)
         FUZZ_CHECK(!h->open && act->status == 400, "fallback COMMIT with status %d", act->status);
         break;
     case ORIGIN_OWN:
-        /* 502: every attempt failed; 504: request_timeout, which may cut
-         * the running attempt (its FINISH then reports it). */
-        FUZZ_CHECK((!h->open && act->status == 502) || act->status == 504, "own COMMIT with status %d%s",
-                   act->status, h->open ? " while an attempt runs" : "");
+        /* 502: every attempt failed; 503: the last failed for want of the
+         * gateway's own resources; 504: request_timeout, which may cut the
+         * running attempt (its FINISH then reports it). */
+        FUZZ_CHECK((!h->open && (act->status == 502 || act->status == 503)) || act->status == 504,
+                   "own COMMIT with status %d%s", act->status, h->open ? " while an attempt runs" : "");
         if (act->status == 504)
             FUZZ_CHECK(h->pol.deadline && h->now >= h->pol.deadline, "a 504 before the request deadline");
         break;
@@ -738,8 +747,16 @@ static void give_body(struct h *h, const char *p, size_t n)
         return;
     TRACE("t=%" PRIu64 " attempt %u body \"%.*s\"\n", h->now - T0, h->attempt_no, (int)(n > 400 ? 400 : n), p);
     char *copy = fuzz_dup(p, n);
+    size_t held = att_held(&h->a);
     att_body(&h->a, copy, n, h->now);
     free(copy);
+    if (h->budget_out && att_held(&h->a) > held) {
+        /* proxy.c on_up_body: the budget check fails the attempt before
+         * drive() takes what att_body queued. */
+        h->budget_out = false;
+        TRACE("t=%" PRIu64 " attempt %u: buffer budget exhausted\n", h->now - T0, h->attempt_no);
+        att_fail(&h->a, XERR_LOCAL, "the gateway's buffer budget (max_buffered_bytes) is exhausted", h->now);
+    }
     drive(h);
 }
 
@@ -851,8 +868,11 @@ static void step(struct h *h, struct rd *r)
         FUZZ_CHECK(h->finished, "no ABORT after the client left");
         return;
     }
-    if (op >= 0xe0)
+    if (op >= 0xe0) {
+        if (op < 0xe8)
+            h->budget_out = true;
         return;
+    }
     if (h->waiting_retry)
         advance(h, h->retry_at);   /* the upstream below is the retry's */
     if (h->finished || !att_running(&h->a))

@@ -184,11 +184,11 @@ t=$(( until_ms - $(logms 'pa/cdate cooling down') ))
 ok $([ "$t" -ge 3900 ] && [ "$t" -le 5100 ]; echo $?) "Retry-After as an HTTP date honoured (${t} ms)"
 mock_mode A ccap "429;retry_after=1000"
 chat cdz >/dev/null
-until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",dialect="openai",upstream="ccap"}' | awk '{print int($2+0.5)}')
+until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",dialect="openai",class="chat",upstream="ccap"}' | awk '{print int($2+0.5)}')
 like "$until_s" '^[56]$' "a cooldown is capped at max_cooldown (${until_s}s left)"
 mock_mode A cnone "429"
 chat cdw >/dev/null
-until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",dialect="openai",upstream="cnone"}' | awk '{print int($2+0.5)}')
+until_s=$(curl -s -H "Authorization: Bearer adm" "$GW_URL/metrics" | grep 'autoswitch_upstream_cooldown_seconds{provider="pa",dialect="openai",class="chat",upstream="cnone"}' | awk '{print int($2+0.5)}')
 like "$until_s" '^[12]$' "429 without Retry-After cools down for recovery_interval (${until_s}s left)"
 mock_mode A cd null
 
@@ -221,7 +221,7 @@ val() { jget "$parsed" "j.get('$1')"; }
 is "$(val 'autoswitch_upstream_requests_total{provider="pa",dialect="openai",alias="sx",upstream="s1",class="2xx"}')" "3.0" "metrics: 3 successes (2xx)"
 is "$(val 'autoswitch_upstream_requests_total{provider="pa",dialect="openai",alias="sx",upstream="s1",class="4xx"}')" "1.0" "metrics: 1 client error (4xx)"
 is "$(val 'autoswitch_upstream_latency_seconds_count{provider="pa",dialect="openai",alias="sx",upstream="s1"}')" "3.0" "metrics: latency histogram counts successes"
-is "$(val 'autoswitch_upstream_healthy{provider="pa",dialect="openai",upstream="s1"}')" "1.0" "metrics: health gauge"
+is "$(val 'autoswitch_upstream_healthy{provider="pa",dialect="openai",class="chat",upstream="s1"}')" "1.0" "metrics: health gauge"
 like "$(val 'autoswitch_open_connections')" '^[0-9]' "metrics: open connections"
 is "$(val 'autoswitch_upstream_failovers_total{provider="pa",dialect="openai",alias="hx",upstream="h1"}')" "2.0" "metrics: failovers counted"
 

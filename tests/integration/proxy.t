@@ -19,15 +19,25 @@ payload='{ "model" : "ok",
   "messages":[{"role":"user","content":"say \"model\": \"x\""}],
   "temperature": 1.50e0, "thinking": {"a":1}, "n": null,
   "user": "[undefined]", "verbosity":"low", "top_p":0.9 }'
-body=$(curl -s "${AUTH[@]}" -H "X-Mock-Mode: echo" -H "X-Request-Id: my-req-1" -H "X-Custom: kept" \
-    -H "Accept-Encoding: gzip" -H "Cookie: c=1" -H "X-Api-Key: gw-secret" \
+body=$(curl -s "${AUTH[@]}" -H "X-Mock-Mode: echo" -H "X-Request-Id: my-req-1" -H "X-Custom: dropped" \
+    -H "Accept-Encoding: gzip" -H "Cookie: c=1" -H "X-Api-Key: gw-secret" -H "OpenAI-Organization: org-evil" \
+    -H "OpenAI-Project: proj-evil" -H "X-Forwarded-For: 1.2.3.4" -H "Forwarded: for=1.2.3.4" \
+    -H "OpenAI-Beta: assistants=v2" -H "X-Stainless-Lang: js" -H "Idempotency-Key: idem-1" -H "X-Trace-Id: t-1" \
+    -H "HTTP-Referer: https://client.example" \
     "$GW_URL/v1/chat/completions" --data-binary "$payload")
 want='{ "model" : "a-ok",
   "messages":[{"role":"user","content":"say \"model\": \"x\""}],
   "temperature": 1.50e0, "top_p":0.9 }'
 is "$(jget "$body" 'j["body"]')" "$want" "model replaced, exclude_params and null/[undefined] keys removed, other bytes identical"
 is "$(jget "$body" 'j["headers"].get("Authorization")')" "Bearer key-a" "the provider's key is sent upstream"
-is "$(jget "$body" 'j["headers"].get("X-Custom")')" "kept" "other client headers pass"
+is "$(jget "$body" '[k for k in j["headers"] if k.lower() in ("x-custom","openai-organization","openai-project","x-forwarded-for","forwarded")]')" "[]" \
+    "headers pass by allow-list: arbitrary X-*, OpenAI-Organization/-Project and forwarding headers stay behind"
+is "$(jget "$body" '[j["headers"].get(k) for k in ("OpenAI-Beta","X-Stainless-Lang","Idempotency-Key")]')" \
+    '["assistants=v2", "js", "idem-1"]' "OpenAI-Beta, X-Stainless-* and Idempotency-Key pass"
+is "$(jget "$body" '[j["headers"].get("X-Trace-Id"), j["headers"].get("X-Mock-Mode")]')" '["t-1", "echo"]' \
+    "forward_headers of the provider and of the config add fields that pass"
+is "$(jget "$body" '[j["headers"].get("HTTP-Referer"), j["headers"].get("X-Title")]')" \
+    '["https://autoswitch.test", "proxy.t"]' "the provider's fixed headers are sent, not the client's"
 is "$(jget "$body" 'j["headers"].get("X-Request-Id")')" "my-req-1" "the client's X-Request-Id is kept"
 is "$(jget "$body" '[k for k in j["headers"] if k.lower() in ("accept-encoding","cookie","x-api-key")]')" "[]" \
     "Accept-Encoding, Cookie and X-Api-Key are not forwarded"
