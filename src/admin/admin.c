@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "guard.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -54,9 +55,27 @@ static void refuse(struct conn *c, enum admin_auth how)
     }
 }
 
+/* 429 while the client's budget of wrong keys is spent (guard.h). */
+static bool guard(struct conn *c, const struct request *r, enum admin_auth how)
+{
+    unsigned retry_s;
+    if (guard_open(r->client, &retry_s))
+        return true;
+    log_warn("admin: too many wrong admin keys from %s: refused for %us", r->client, retry_s);
+    char hdr[96];
+    snprintf(hdr, sizeof hdr, ADMIN_HEADERS "Retry-After: %u\r\n", retry_s);
+    if (how == ADMIN_BEARER) {
+        static const char msg[] = "too many wrong keys, try again later\n";
+        conn_respond(c, 429, "text/plain; charset=utf-8", hdr, msg, sizeof msg - 1);
+    } else {
+        reply_envelope(c, 429, "too many wrong admin keys from this address, try again later", NULL, hdr);
+    }
+    return false;
+}
+
 bool admin_authorize(struct conn *c, const struct request *r, const struct config *cfg, enum admin_auth how)
 {
-    if (!admin_enabled(c, cfg, how == ADMIN_BEARER))
+    if (!admin_enabled(c, cfg, how == ADMIN_BEARER) || !guard(c, r, how))
         return false;
     if (how == ADMIN_LOGIN)
         return true;   /* the key is in the body: admin_login checks it */
@@ -70,8 +89,12 @@ bool admin_authorize(struct conn *c, const struct request *r, const struct confi
         h = hp_find(r->hp.headers, r->hp.num_headers, "x-api-key");
         ok = h && admin_key_ok(cfg, h->value, h->value_len);
     }
-    if (!ok)
+    if (!ok) {
+        guard_failed(r->client);
+        log_warn("admin: wrong admin key from %s on %.*s", r->client, (int)(r->path_len > 64 ? 64 : r->path_len),
+                 r->path);
         refuse(c, how);
+    }
     return ok;
 }
 
@@ -102,56 +125,9 @@ void admin_metrics(struct conn *c, struct request *r, struct snapshot *s)
     buf_free(&b);
 }
 
-/* ---------------- login, with a rate limit per client address ---------------- */
-
-#define LOGIN_BURST 10                      /* attempts a client may make at once */
-#define LOGIN_REFILL_MS (3600u * 1000u / 10) /* one more every 6 minutes: 10 per hour */
-#define LOGIN_TABLE 1024                    /* addresses remembered (oldest forgotten) */
-
-struct login_bucket {
-    char ip[46];
-    double tokens;
-    uint64_t last;    /* monotonic ms of the last refill */
-};
-
-static struct login_bucket buckets[LOGIN_TABLE];
-
-static bool login_allowed(const char *ip)
-{
-    uint64_t now = loop_now();
-    struct login_bucket *b = NULL, *oldest = &buckets[0];
-    for (size_t i = 0; i < LOGIN_TABLE; i++) {
-        if (buckets[i].ip[0] && strcmp(buckets[i].ip, ip) == 0) {
-            b = &buckets[i];
-            break;
-        }
-        if (!buckets[i].ip[0] || buckets[i].last < oldest->last)
-            oldest = &buckets[i];
-    }
-    if (!b) {
-        b = oldest;
-        snprintf(b->ip, sizeof b->ip, "%s", ip);
-        b->tokens = LOGIN_BURST;
-        b->last = now;
-    }
-    b->tokens += (double)(now - b->last) / LOGIN_REFILL_MS;
-    if (b->tokens > LOGIN_BURST)
-        b->tokens = LOGIN_BURST;
-    b->last = now;
-    if (b->tokens < 1.0)
-        return false;
-    b->tokens -= 1.0;
-    return true;
-}
-
 void admin_login(struct conn *c, struct request *r, struct snapshot *s)
 {
-    if (!login_allowed(conn_peer(c))) {
-        log_warn("admin: too many login attempts from %s", conn_peer(c));
-        reply_envelope(c, 429, "too many login attempts, try again later", NULL,
-                       ADMIN_HEADERS "Retry-After: 360\r\n");
-        return;
-    }
+    /* The guard was asked at the head (admin_authorize). */
     const char *b = buf_len(&r->body) ? buf_head(&r->body) : "";
     struct json_val root, key;
     struct json_error err;
@@ -166,7 +142,8 @@ void admin_login(struct conn *c, struct request *r, struct snapshot *s)
         reply_envelope(c, 200, "logged in", NULL, ADMIN_HEADERS);
         return;
     }
-    log_warn("admin: failed login from %s", conn_peer(c));
+    guard_failed(r->client);
+    log_warn("admin: failed login from %s", r->client);
     reply_envelope(c, 401, "invalid admin key", NULL, ADMIN_HEADERS);
 }
 
@@ -230,6 +207,6 @@ void admin_logs_delete(struct conn *c, struct request *r, struct snapshot *s)
         reply_envelope(c, 500, "could not clear the log file", NULL, ADMIN_HEADERS);
         return;
     }
-    log_info("admin: logs cleared by %s", conn_peer(c));
+    log_info("admin: logs cleared by %s", r->client);
     reply_envelope(c, 200, "cleared", NULL, ADMIN_HEADERS);
 }

@@ -175,7 +175,7 @@ void admin_config_post(struct conn *c, struct request *r, struct snapshot *s)
         }
     }
     if (status == 200) {
-        log_info("admin: config saved to %s by %s and reloaded", path, conn_peer(c));
+        log_info("admin: config saved to %s by %s and reloaded", path, r->client);
         reply_envelope(c, 200, "saved and reloaded", NULL, NO_STORE);
     } else {
         log_warn("admin: config save refused: %s", err);

@@ -1,8 +1,10 @@
 #include "app.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "budget.h"
 #include "dns.h"
@@ -31,11 +33,54 @@ void app_log_warning(void *ctx, const char *msg)
     log_warn("config: %s", msg);
 }
 
+#define ADMIN_KEY_MIN 16   /* shorter admin keys fall to guessing too easily */
+#define NOFILE_CAP 262144  /* descriptors asked for at most */
+#define NOFILE_RESERVE 64  /* listener, signals, DNS, log, config, a few spares */
+#define AUTO_CONNECTIONS_MAX 65536   /* max_connections by default: at most this many */
+
+static uint64_t nofile = 1024;   /* the descriptor limit after app_raise_nofile */
+
+uint64_t app_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return nofile;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_CAP ? NOFILE_CAP : rl.rlim_max;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) {
+        nofile = rl.rlim_cur == RLIM_INFINITY ? NOFILE_CAP : (uint64_t)rl.rlim_cur;
+        return nofile;
+    }
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        log_warn("could not raise the descriptor limit to %llu: %s", (unsigned long long)want, strerror(errno));
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        nofile = rl.rlim_cur == RLIM_INFINITY ? NOFILE_CAP : (uint64_t)rl.rlim_cur;
+    return nofile;
+}
+
+/* max_connections when the file gives none: each client of a stream holds
+ * two descriptors (its own and its upstream's), so about half the limit. */
+static int connections(const struct config *cfg)
+{
+    if (cfg_key_given(&cfg_schema_top, cfg, cfg_key_find(&cfg_schema_top, "max_connections")))
+        return cfg->max_connections;
+    uint64_t n = nofile > NOFILE_RESERVE * 2 ? (nofile - NOFILE_RESERVE) / 2 : 16;
+    return (int)(n > AUTO_CONNECTIONS_MAX ? AUTO_CONNECTIONS_MAX : n);
+}
+
 void app_apply_settings(const struct config *cfg)
 {
+    if (cfg->admin_key && cfg->admin_key[0] && strlen(cfg->admin_key) < ADMIN_KEY_MIN)
+        log_warn("admin_key is shorter than %d characters: use a long random one (the admin API can change the "
+                 "providers and their keys)", ADMIN_KEY_MIN);
     if (log_configure((size_t)cfg->log_ring_lines, cfg->log_file, cfg->log_max_bytes) < 0)
         log_error("log_file %s: cannot open, logging to stdout only", cfg->log_file);
-    server_set_limits(cfg->max_body_bytes, cfg->max_connections);
+    int conns = connections(cfg);
+    server_set_limits(cfg->max_body_bytes, conns);
+    if ((uint64_t)conns * 2 + NOFILE_RESERVE > nofile)
+        log_warn("the descriptor limit (%llu) cannot hold max_connections (%d) and an upstream connection each: "
+                 "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+                 (unsigned long long)nofile, conns);
     budget_set_limit(cfg->max_buffered_bytes);
     if (dns_configure(cfg->resolv_conf, cfg->hosts_file) < 0)
         log_warn("dns: cannot read %s / %s, keeping the previous resolver settings", cfg->resolv_conf,

@@ -3,6 +3,7 @@
 #define AUTOSWITCH_APP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -17,6 +18,10 @@ int app_reload(const char *why, char *err, size_t cap);
 /* Apply the settings of the current config that live outside the
  * snapshot (log ring size and file, server limits). */
 void app_apply_settings(const struct config *cfg);
+
+/* Raise the soft descriptor limit to the hard one (at most a sane cap),
+ * once at start; the limit now.  max_connections follows it by default. */
+uint64_t app_raise_nofile(void);
 
 /* Log one warning line (unknown keys) during a load. */
 void app_log_warning(void *ctx, const char *msg);

@@ -172,6 +172,7 @@ static int serve(struct config *cfg, const char *config_file, int port)
     loop_init();
     counters.start_wall_ms = wall_ms();
     app_set_config_path(config_file);
+    app_raise_nofile();
     struct snapshot *snap = snapshot_new(cfg);
     if (!snap) {
         fprintf(stderr, "autoswitch: out of memory\n");

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "endpoint.h"
 #include "models.h"
+#include "netaddr.h"
 #include "proxy.h"
 #include "reply.h"
 #include "snapshot.h"
@@ -166,9 +167,43 @@ static uint64_t body_cap(enum body_cap cap, const struct config *cfg)
     }
 }
 
+/* Behind a reverse proxy every client has the proxy's address: when the
+ * peer is a trusted proxy, the last X-Forwarded-For hop (the one that
+ * proxy added) is the client, for limits and logs. */
+static void resolve_client(struct request *r, const struct config *cfg)
+{
+    struct netaddr peer, net;
+    unsigned bits;
+    if (!cfg->n_trusted_proxies || netaddr_parse(r->client, strlen(r->client), &peer) < 0)
+        return;
+    bool trusted = false;
+    for (size_t i = 0; i < cfg->n_trusted_proxies && !trusted; i++)
+        trusted = netaddr_prefix_parse(cfg->trusted_proxies[i], &net, &bits) == 0 && netaddr_in(&peer, &net, bits);
+    const struct hp_header *xff = NULL;
+    for (size_t i = 0; trusted && i < r->hp.num_headers; i++)
+        if (hp_name_eq(&r->hp.headers[i], "x-forwarded-for"))
+            xff = &r->hp.headers[i];
+    if (!xff)
+        return;
+    const char *v = xff->value, *end = v + xff->value_len;
+    const char *last = v;
+    for (const char *p = v; p < end; p++)
+        if (*p == ',')
+            last = p + 1;
+    while (last < end && (*last == ' ' || *last == '\t'))
+        last++;
+    struct netaddr hop;
+    size_t n = (size_t)(end - last);
+    if (netaddr_parse(last, n, &hop) == 0 && n < sizeof r->client) {
+        memcpy(r->client, last, n);
+        r->client[n] = '\0';
+    }
+}
+
 static bool router_head(struct conn *c, struct request *r, uint64_t *max_body)
 {
     struct snapshot *s = snapshot_current();
+    resolve_client(r, s->cfg);
     /* The OpenAI API is callable from web pages (keys are bearer tokens,
      * never cookies); the admin API is for the built-in UI only. */
     r->cors = mem_starts(r->path, r->path_len, "/v1/");

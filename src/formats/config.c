@@ -22,6 +22,7 @@
 #include <yaml.h>
 
 #include "buf.h"
+#include "netaddr.h"
 
 #define MEMORY_NAME "<memory>"
 #define DEFAULT_MAX_RETRIES 1
@@ -543,17 +544,6 @@ static bool reserved_header(const char *name)
     return false;
 }
 
-static int check_header_names(struct cfg_parser *p, char **names, size_t n, const char *what)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!is_token(names[i]))
-            return fail(p, p->mark, "%s: \"%.60s\" is not a header name", what, names[i]);
-        if (reserved_header(names[i]))
-            return fail(p, p->mark, "%s: %s is set by the gateway itself", what, names[i]);
-    }
-    return 0;
-}
-
 static int close_provider(struct cfg_parser *p, void *obj)
 {
     struct cfg_provider *prov = obj;
@@ -574,8 +564,6 @@ static int close_provider(struct cfg_parser *p, void *obj)
             if (strcasecmp(prov->headers[i].name, prov->headers[j].name) == 0)
                 return fail(p, p->mark, "headers: %.60s is given twice", prov->headers[i].name);
     }
-    if (check_header_names(p, prov->forward_headers, prov->n_forward_headers, "forward_headers") < 0)
-        return -1;
     /* The same (upstream, alias) twice would share one health and stats
      * entry and count its weight twice: almost surely a copy-paste slip. */
     for (size_t i = 0; i < prov->n_mappings; i++)
@@ -602,6 +590,18 @@ static int close_mapping(struct cfg_parser *p, void *obj)
     if (map->weight == 0)
         map->weight = DEFAULT_WEIGHT;
     return 0;
+}
+
+static const char *check_prefix(const char *v)
+{
+    struct netaddr net;
+    unsigned bits;
+    return netaddr_prefix_parse(v, &net, &bits) < 0 ? "is not an IP address or prefix (10.0.0.0/8, fd00::/8)" : NULL;
+}
+
+static const char *check_header_name(const char *v)
+{
+    return is_token(v) && !reserved_header(v) ? NULL : "cannot be forwarded (not a header name, or set by the gateway)";
 }
 
 /* ------------------------------------------------------------------ */
@@ -685,7 +685,9 @@ static const struct cfg_key provider_keys[] = {
     STRLIST(struct cfg_provider, exclude_params, n_exclude, CFG_ANY, A),
     { .name = "headers", .type = CFG_STRMAP, .flags = A | W | CFG_K_SECRET,
       .off = offsetof(struct cfg_provider, headers), .aux_off = offsetof(struct cfg_provider, n_headers) },
-    STRLIST(struct cfg_provider, forward_headers, n_forward_headers, CFG_NONEMPTY, A),
+    { .name = "forward_headers", .type = CFG_STRLIST, .rule = CFG_NONEMPTY, .flags = A,
+      .off = offsetof(struct cfg_provider, forward_headers), .aux_off = offsetof(struct cfg_provider, n_forward_headers),
+      .check_item = check_header_name },
     INT(struct cfg_provider, model_retries, CFG_NONNEG, A | I),
     INT(struct cfg_provider, first_token_timeout, CFG_NONNEG, A | I),
     ENUM(struct cfg_provider, continuation, continuation_names, A | I),
@@ -718,8 +720,10 @@ static const struct cfg_key top_keys[] = {
     INT(struct config, first_token_timeout, CFG_NONNEG, A),
     U64(struct config, continuation_max_bytes, CFG_ANY, A),
     ENUM(struct config, response_model, response_model_names, A),
-    STRLIST(struct config, forward_headers, n_forward_headers, CFG_NONEMPTY, 0),
-    STRLIST(struct config, trusted_proxies, n_trusted_proxies, CFG_NONEMPTY, 0),
+    { .name = "forward_headers", .type = CFG_STRLIST, .rule = CFG_NONEMPTY, .off = offsetof(struct config, forward_headers),
+      .aux_off = offsetof(struct config, n_forward_headers), .check_item = check_header_name },
+    { .name = "trusted_proxies", .type = CFG_STRLIST, .rule = CFG_NONEMPTY, .off = offsetof(struct config, trusted_proxies),
+      .aux_off = offsetof(struct config, n_trusted_proxies), .check_item = check_prefix },
     U64(struct config, max_buffered_bytes, CFG_POSITIVE, 0),
     STR(struct config, listen, CFG_EMPTY_NULL, 0),
     U64(struct config, max_body_bytes, CFG_POSITIVE, 0),
@@ -1122,6 +1126,12 @@ static int on_item(struct cfg_parser *p, struct frame *f, const yaml_event_t *ev
     if (!*val && d->rule == CFG_NONEMPTY) {
         free(val);
         return fail(p, &ev->start_mark, "must not be empty");
+    }
+    const char *why = d->check_item ? d->check_item(val) : NULL;
+    if (why) {
+        int rc = fail(p, &ev->start_mark, "\"%.60s\" %s", val, why);
+        free(val);
+        return rc;
     }
     void *slot = list_push(f->obj, d, &f->cap);
     if (!slot) {

@@ -66,6 +66,8 @@ struct cfg_key {
     size_t n_names;
     /* Runs after a scalar was stored; may reject it (loader only). */
     int (*check)(struct cfg_parser *p, void *obj);
+    /* CFG_STRLIST: judges each item (loader only); a message or NULL. */
+    const char *(*check_item)(const char *value);
 };
 
 struct cfg_schema {

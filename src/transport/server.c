@@ -296,11 +296,12 @@ void conn_respond(struct conn *c, int status, const char *content_type,
 static void access_log(struct conn *c)
 {
     struct request *r = &c->req;
+    const char *who = r->client[0] ? r->client : c->peer;
     srv.requests++;
     uint64_t ms = loop_clock() - r->start_ms;
     int mlen = (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len);
     int plen = (int)(r->path_len > 256 ? 256 : r->path_len);
-    log_msg(r->quiet && r->status < 400 ? LOG_DEBUG : LOG_INFO, "%s %.*s %.*s %d %lluB %llums%s%.*s", c->peer, mlen, r->hp.method ? r->hp.method : "-",
+    log_msg(r->quiet && r->status < 400 ? LOG_DEBUG : LOG_INFO, "%s %.*s %.*s %d %lluB %llums%s%.*s", who, mlen, r->hp.method ? r->hp.method : "-",
              plen, r->path ? r->path : "-", r->status, (unsigned long long)r->bytes_out,
              (unsigned long long)ms, buf_len(&r->note) ? " " : "", (int)buf_len(&r->note),
              buf_len(&r->note) ? buf_head(&r->note) : "");
@@ -417,6 +418,7 @@ static void begin_request(struct conn *c, size_t head_len)
         return;
     }
     r->start_ms = c->head_started;
+    memcpy(r->client, c->peer, sizeof r->client);
     if (split_target(r) < 0) {
         conn_reject(c, 400, "invalid request target");
         return;
@@ -892,6 +894,12 @@ static struct conn *conn_new(int fd, const struct sockaddr_storage *sa)
     return c;
 }
 
+static const char out_of_fds_503[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    "Content-Length: 123\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    "{\"error\":{\"message\":\"the gateway is out of file descriptors, retry later\","
+    "\"type\":\"server_error\",\"param\":null,\"code\":null}}\n";
+
 static const char overflow_503[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     "Content-Length: 113\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
@@ -930,16 +938,22 @@ static void server_on_accept(void *ctx, int revents)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if ((errno == EMFILE || errno == ENFILE) && srv.spare_fd >= 0) {
+            int e = errno;
+            if ((e == EMFILE || e == ENFILE) && srv.spare_fd >= 0) {
                 /* Out of descriptors: use the spare one to accept and drop
                  * a connection, so the backlog does not wake us forever. */
                 close(srv.spare_fd);
                 srv.spare_fd = -1;
                 fd = accept(srv.listen_fd, NULL, NULL);
-                if (fd >= 0)
+                if (fd >= 0) {
+                    /* Tell the client why (a 503 it may retry) rather than
+                     * reset it; best effort, never waiting. */
+                    send(fd, out_of_fds_503, sizeof out_of_fds_503 - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
                     close(fd);
+                }
                 srv.spare_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                log_warn("out of file descriptors: dropped a new connection");
+                log_warn("out of file descriptors (%s): a new connection was answered 503 and closed; raise the "
+                         "descriptor limit or lower max_connections", e == EMFILE ? "EMFILE" : "ENFILE");
             }
             return;
         }

@@ -87,6 +87,8 @@ struct request {
     uint64_t body_charge;         /* bytes of body counted in the budget (budget.h); whoever
                                      takes the body takes its charge and gives it back */
     bool cors;                    /* the answer may be read by a page of any origin */
+    char client[46];              /* the client's address for limits and logs: the peer, or what a
+                                     trusted proxy says (set by head()) */
     void *app;                    /* the application's own state, from head() to done() */
 };
 

@@ -36,9 +36,6 @@ body=$(curl -s -w '\n%{http_code}' "$GW_URL/api/admin/login" -d '{"api_key":"adm
 like "$body" '"code":200' "login with the admin key: 200"
 body=$(curl -s -w '\n%{http_code}' "$GW_URL/api/admin/login" -d '{"api_key":"nope"}')
 like "$body" '401$' "login with a wrong key: 401"
-codes=""
-for i in $(seq 1 10); do codes="$codes $(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/api/admin/login" -d '{"api_key":"x"}')"; done
-like "$codes" '429$' "login is rate limited per client (burst of 10): 429"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/api/admin/config")
 is "$code" 401 "admin calls need X-API-Key"
 
@@ -124,6 +121,20 @@ hdr=$(curl -s -D - -o /dev/null -H "Accept-Encoding: gzip" "$GW_URL/")
 like "$hdr" 'Content-Encoding: gzip' "gzip when the client takes it"
 size=$(cat "$ROOT"/ui/* 2>/dev/null | wc -c)
 ok $([ "$size" -lt 61440 ]; echo $?) "the UI is under 60 KiB before compression ($size bytes)"
+
+# ---- every admin-key check is rate limited, per client ----
+# (last: it spends this client's budget of wrong keys)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: wrong" "$GW_URL/internal/stats")
+is "$code" 401 "a wrong X-API-Key on /internal/stats is 401 (and counts)"
+codes=""
+for i in $(seq 1 10); do codes="$codes $(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/api/admin/login" -d '{"api_key":"x"}')"; done
+like "$codes" '^( 401)+( 429)+$' "wrong keys are 401 until the client's budget (10, with the ones before) is spent, then 429"
+resp=$(curl -s -D "$TMP/h" -w '\n%{http_code}' -H "Authorization: Bearer adm" "$GW_URL/metrics")
+like "$resp" '429$' "then even the right key is refused: 429 (a guesser could tell a hit from a miss)"
+like "$(grep -i '^retry-after:' "$TMP/h")" 'Retry-After: [0-9]+' "... with Retry-After"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${ADM[@]}" "$GW_URL/api/admin/health")
+is "$code" 429 "... on every admin route"
+like "$(cat "$GW_LOG")" 'too many wrong admin keys from 127\.0\.0\.1' "the refusal is logged with the client's address"
 
 stop_gateway
 
