@@ -8,6 +8,7 @@ usage: mock_upstream.py --port 0 [--host 127.0.0.1|::1] [--mode SPEC]
                         [--port-file FILE] [--name NAME] [--models m1,m2]
                         [--tls-cert CERT --tls-key KEY] [--idle-timeout S]
                         [--ratelimit N] [--require-auth KEY]...
+                        [--deny-header NAME]...
                         [--anthropic-auth x-api-key|bearer|either]
                         [--no-count-tokens] [--verbose]
 
@@ -21,8 +22,10 @@ of the keys is accepted) an OpenAI route answers 401 unless the request has
 "Authorization: Bearer KEY"; an Anthropic route unless it has "x-api-key:
 KEY" (--anthropic-auth bearer: "Authorization: Bearer KEY" instead; either:
 both are accepted).  Checked after the path (unknown paths stay 404) and
-before the mode runs.  --no-count-tokens makes .../v1/messages/count_tokens
-an unknown path (404).
+before the mode runs.  --deny-header NAME (repeatable) answers the same 401
+to a request that carries the header NAME at all (as an upstream answers a
+credential or an organization that is not the gateway's).
+--no-count-tokens makes .../v1/messages/count_tokens an unknown path (404).
 
 Each request's behaviour ("mode") comes from, first match wins:
   1. the request header  X-Mock-Mode: SPEC
@@ -96,6 +99,10 @@ modes (all accept delay_ms=N: wait N ms before answering):
                      /completions; embeddings list for /embeddings; a small
                      JSON with "model" otherwise; model list for /models).
                      chunked=1 close=1 http10=1 body_bytes=N content=TEXT
+                     close=1 ends the body with the connection; over TLS
+                     that end carries no close_notify (a truncation
+                     attack looks the same) unless close_notify=1 is
+                     given too (then close_notify, then the TCP end)
                      With "stream": true in the body it behaves as stream.
   stream             SSE: chunks=N (default 3, the first one is the role
                      delta, then "tok<i> " contents) gap_ms first_gap_ms
@@ -103,7 +110,9 @@ modes (all accept delay_ms=N: wait N ms before answering):
                      crlf=1 split=1 split_ms event_bytes=N total_bytes=N
                      no_done=1 close=1
   status             code=NNN (default 500) OpenAI-shaped error body;
-                     retry_after=S / retry_after_date=S also work here.
+                     retry_after=S / retry_after_date=S also work here;
+                     message=TEXT replaces the error message ("mock status
+                     NNN"), e.g. to see what a gateway copies of it.
   NNN                (3 digits) same as status;code=NNN
   429                429 + Retry-After (retry_after=S or retry_after_date=S)
   hang               read the request, never answer
@@ -449,6 +458,7 @@ class State:
         self.open = 0
         self.ratelimit = 0
         self.auth_keys = []
+        self.deny_headers = []
         self.anthropic_auth = "x-api-key"
         self.no_count_tokens = False
         self.reset()
@@ -667,9 +677,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def finish_close(self):
-        """Close-delimited body: send FIN now."""
+    def finish_close(self, notify=False):
+        """Close-delimited body: send FIN now.  Over TLS the FIN comes
+        without close_notify, unless notify: then close_notify first."""
         self.close_connection = True
+        if notify and isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.settimeout(2)
+                self.connection.unwrap()   # close_notify, then the peer's
+            except (OSError, ValueError, ssl.SSLError):
+                pass
         try:
             self.connection.shutdown(socket.SHUT_WR)
         except OSError:
@@ -770,6 +787,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         auth_ok = None
         if STATE.auth_keys and route not in ("404", "405"):
             auth_ok = self.auth_ok(hmap)
+        if STATE.deny_headers and route not in ("404", "405") and any(
+                h in hmap for h in STATE.deny_headers):
+            auth_ok = False
         prefill = self.find_prefill(route)
         jd = self.j or {}
         with STATE.lock:
@@ -950,7 +970,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if opt_bool(opts, "close") or version == "HTTP/1.0":
             self.close_connection = True
             self.send(self.head(code, headers, reason, version) + body)
-            self.finish_close()
+            self.finish_close(notify=opt_bool(opts, "close_notify"))
             return
         if opt_bool(opts, "chunked"):
             headers.append(("Transfer-Encoding", "chunked"))
@@ -1471,9 +1491,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             extra.append(("Retry-After", http_date(opt_float(opts, "retry_after_date", 0))))
         if self.dialect == "anthropic":
             body = jdump(self.err_obj(code, "Overloaded" if code == 529
-                                      else "mock status %d" % code))
+                                      else opts.get("message", "mock status %d" % code)))
         else:
-            body = jdump(self.error_obj(code, "mock status %d" % code))
+            body = jdump(self.error_obj(code, opts.get("message", "mock status %d" % code)))
         if code in (204, 304) or code < 200:
             self.send(self.head(code, extra + [("Content-Length", "0")]))
             return
@@ -1565,6 +1585,9 @@ def main():
                     help="answer 401 unless the request carries KEY (repeatable: any of them); "
                          "OpenAI routes: Authorization: Bearer KEY, Anthropic routes: "
                          "x-api-key: KEY (see --anthropic-auth)")
+    ap.add_argument("--deny-header", action="append", default=[], metavar="NAME",
+                    help="answer 401 (as for a wrong key) to a request carrying this header "
+                         "(repeatable)")
     ap.add_argument("--anthropic-auth", choices=("x-api-key", "bearer", "either"),
                     default="x-api-key",
                     help="how Anthropic routes carry the --require-auth key")
@@ -1586,6 +1609,7 @@ def main():
     STATE = State(args.mode, args.name, models)
     STATE.ratelimit = args.ratelimit
     STATE.auth_keys = list(args.require_auth)
+    STATE.deny_headers = [h.lower() for h in args.deny_header]
     STATE.anthropic_auth = args.anthropic_auth
     STATE.no_count_tokens = args.no_count_tokens
     Handler.timeout = args.idle_timeout

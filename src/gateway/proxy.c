@@ -450,10 +450,15 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
     const struct config *cfg = p->snap->cfg;
     char label[256];
     snprintf(label, sizeof label, "%s/%s", prov->name, p->cur->map->upstream);
+    /* response_model: the alias (the reference's way) or the upstream that
+     * served; a continued stream keeps the first part's. */
+    const struct candidate *named = cont != CONT_NONE && p->first ? p->first : p->cur;
+    bool upstream = named->prov->response_model == CFG_MODEL_UPSTREAM;
     struct att_target t = {
+        .model_retries = prov->model_retries,
         .timeout_ms = (uint64_t)prov->timeout * 1000u,
-        .first_token_ms = (uint64_t)prov->timeout * 1000u,
-        .model = p->alias->name,
+        .first_token_ms = (uint64_t)p->cur->map->first_token_timeout * 1000u,
+        .model = upstream ? named->map->upstream : p->alias->name,
         .cont = cont,
         .label = label,
     };
@@ -503,6 +508,18 @@ static void pick_request_id(struct proxy *p, const struct request *r)
     random_hex(p->reqid, 8);
 }
 
+/* Text is kept for a continuation only when a stream could be continued:
+ * the route has messages to prefill and some candidate says how. */
+static size_t continuation_bytes(const struct proxy *p)
+{
+    if (!p->rb.stream || !p->ep->continuable || reqbody_is_form(&p->rb))
+        return 0;
+    for (size_t i = 1; i < p->nplan; i++)
+        if (p->plan[i]->map->continuation != CFG_CONT_NONE)
+            return (size_t)p->snap->cfg->continuation_max_bytes;
+    return 0;
+}
+
 static void init_engine(struct proxy *p)
 {
     const struct config *cfg = p->snap->cfg;
@@ -512,11 +529,13 @@ static void init_engine(struct proxy *p)
         .dialect = p->ep->dialect,
         .stream = p->rb.stream,
         .end_rule = p->ep->end_rule,
-        .model_retries = 0,
-        .retry_after_max_ms = 0,
+        .not_found_passes = p->ep->not_found_passes,
+        .retry_after_max_ms = (uint64_t)cfg->retry_after_max * 1000u,
         .cooldown_ms = (uint64_t)cfg->recovery_interval * 1000u,
         .max_cooldown_ms = (uint64_t)cfg->max_cooldown * 1000u,
+        .deadline = cfg->request_timeout > 0 ? loop_now() + (uint64_t)cfg->request_timeout * 1000u : 0,
         .idle_ms = (uint64_t)cfg->stream_idle_timeout * 1000u,
+        .keep_text = continuation_bytes(p),
         .seed = seed,
     };
     att_init(&p->att, &pol);
@@ -550,8 +569,8 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
         buf_printf(&p->query, "?%.*s", (int)r->query_len, r->query);
     pick_request_id(p, r);
     loop_timer_init(&p->timer, on_timer, p);
-    init_engine(p);
     p->nplan = balance_plan(p->alias, ep->cls, s->cfg->max_retries, p->plan, BAL_MAX_ATTEMPTS);
+    init_engine(p);
     counters.proxied++;
     counters.bytes_in += buf_len(&p->rb.body);
     struct conn_hooks hooks = { on_client_drained, on_client_aborted, p };

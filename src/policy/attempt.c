@@ -315,7 +315,7 @@ void att_failed(struct attempt *a, enum fail_class fc, int status, const char *r
     att_set_outcome(a, OUT_FAILURE, fc != FC_SOFT, reason);
     uint64_t base = (uint64_t)ATT_BACKOFF_MIN_MS << (a->same_retries < 4 ? a->same_retries : 4);
     uint64_t delay = jitter(a, base, base * 2 > ATT_BACKOFF_MAX_MS ? ATT_BACKOFF_MAX_MS : base * 2);
-    if (fc == FC_TRANSIENT && a->same_retries < a->pol.model_retries && fits_deadline(a, now, delay)) {
+    if (fc == FC_TRANSIENT && a->same_retries < a->tgt.model_retries && fits_deadline(a, now, delay)) {
         a->same_retries++;
         retry_same(a, delay);
         return;

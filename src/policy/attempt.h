@@ -82,7 +82,6 @@ struct att_policy {
     bool stream;                  /* the client asked for a stream */
     enum att_end_rule end_rule;
     bool not_found_passes;        /* a 404 is the route's answer (count_tokens): returned as sent */
-    int model_retries;            /* same-candidate retries of a transient failure */
     uint64_t retry_after_max_ms;  /* a 429 asking for at most this is waited out */
     uint64_t cooldown_ms;         /* a 429 without Retry-After, a 529: cool down this long */
     uint64_t max_cooldown_ms;     /* cap of any cooldown */
@@ -95,6 +94,7 @@ struct att_policy {
 
 /* Per attempt. */
 struct att_target {
+    int model_retries;            /* same-candidate retries of a transient failure */
     uint64_t timeout_ms;          /* a stream's head, or a whole answer */
     uint64_t first_token_ms;      /* streams: the first content event */
     const char *model;            /* "model" of answers and events becomes this (NULL: unchanged) */

@@ -11,8 +11,9 @@
  *   byte 0   bit 0 dialect (Anthropic), 1 stream, 2-3 end rule (% 3),
  *            4 the endpoint is continuable, 5 hide_usage_chunk,
  *            6 not_found_passes, 7 a request deadline
- *   byte 1   bits 0-1 model_retries (% 3), 2-3 retry_after_max, 4-5
- *            keep_text (0, 12, 64, 4096), 6-7 candidates - 1
+ *   byte 1   bits 0-1 every candidate's model_retries (% 3), 2-3
+ *            retry_after_max, 4-5 keep_text (0, 12, 64, 4096), 6-7
+ *            candidates - 1
  *   byte 2   bits 0-1 cooldown, 2-3 max cooldown, 4-5 idle, 6-7 deadline
  *   byte 3   seed
  *   per candidate: bits 0-2 continuation (% 5), 3-4 timeout, 5-6
@@ -127,7 +128,8 @@ static const char *const canned[32] = {
     "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"up-model\","
     "\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tokens\":21}}\n\n",
     "data: [DONE]\n\n",
-    "data: {\"error\":{\"message\":\"The server had an error while processing your request\",\"type\":\"server_error\"}}\n\n",
+    "data: {\"error\":{\"message\":\"The server had an error while processing your request\","
+    "\"type\":\"server_error\"}}\n\n",
     "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"hmm\"}}]}\n\n",
     "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
     "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}\n\n",
@@ -140,7 +142,8 @@ static const char *const canned[32] = {
     "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\","
     "\"output_index\":0,\"content_index\":0,\"delta\":\"%W\"}\n\n",
     "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"model\":"
-    "\"up-model\",\"status\":\"completed\",\"usage\":{\"input_tokens\":5,\"output_tokens\":7,\"total_tokens\":12}}}\n\n",
+    "\"up-model\",\"status\":\"completed\",\"usage\":{\"input_tokens\":5,\"output_tokens\":7,"
+    "\"total_tokens\":12}}}\n\n",
     "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"error\":{\"code\":\"server_error\","
     "\"message\":\"failed\"}}}\n\n",
     "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" \"}}]}\n\n",
@@ -207,6 +210,7 @@ static unsigned take(struct rd *r)
 /* ---------------- the glue and what the client saw ---------------- */
 
 struct cand {
+    int model_retries;
     enum att_cont cont;
     uint64_t timeout_ms, first_token_ms;
     const char *model;
@@ -524,8 +528,8 @@ static void start_attempt_at(struct h *h, size_t idx, enum att_cont cont)
     FUZZ_CHECK(!h->committed || cont != CONT_NONE, "a fresh attempt after the COMMIT");
     const struct cand *c = &h->cand[idx];
     struct att_target t = {
-        .timeout_ms = c->timeout_ms, .first_token_ms = c->first_token_ms, .model = c->model,
-        .cont = cont, .label = c->label,
+        .model_retries = c->model_retries, .timeout_ms = c->timeout_ms, .first_token_ms = c->first_token_ms,
+        .model = c->model, .cont = cont, .label = c->label,
     };
     h->word_base = 0;
     if (cont == CONT_PREFILL || cont == CONT_PREFIX || cont == CONT_CONTINUE_FINAL) {
@@ -579,8 +583,11 @@ static void drive(struct h *h)
 {
     struct att_action act, more;
     while (!h->finished && att_next(&h->a, &act)) {
-        TRACE("  t=%" PRIu64 " action %d%s%.*s%s\n", h->now - T0, (int)act.kind, act.kind == ACT_SEND ? " \"" : "",
-              act.kind == ACT_SEND ? (int)act.len : 0, act.kind == ACT_SEND ? act.data : "",
+        static const char *const names[] = { "NONE",  "COMMIT",   "SEND",     "FINISH",
+                                             "RETRY", "FAILOVER", "CONTINUE", "ABORT" };
+        TRACE("  t=%" PRIu64 " %s %s%.*s%s\n", h->now - T0, act.kind <= ACT_ABORT ? names[act.kind] : "?",
+              act.kind == ACT_SEND ? "\"" : "", act.kind == ACT_SEND ? (int)act.len : 0,
+              act.kind == ACT_SEND ? act.data : "",
               act.kind == ACT_SEND ? "\"" : act.outcome ? act.outcome->reason : "");
         switch (act.kind) {
         case ACT_COMMIT: check_commit(h, &act); continue;
@@ -670,13 +677,12 @@ static void fire_timer(struct h *h)
     uint64_t due = att_due(&h->a);
     if (due > h->now)
         h->now = due;
-    unsigned no = h->attempt_no;
     TRACE("t=%" PRIu64 " timer\n", h->now - T0);
     att_timer(&h->a, h->now);
-    bool ended = h->attempt_no != no || !att_running(&h->a) || att_due(&h->a) == 0 || att_due(&h->a) > h->now;
-    drive(h);
-    FUZZ_CHECK(ended || h->attempt_no != no || h->finished || h->waiting_retry,
+    /* Progress: the attempt ended, or its next deadline is later. */
+    FUZZ_CHECK(!att_running(&h->a) || att_due(&h->a) > h->now,
                "att_timer at its due time %" PRIu64 " did nothing and stays due", h->now);
+    drive(h);
 }
 
 /* Time passes until `until`: every timer due on the way fires in order. */
@@ -959,7 +965,7 @@ static void poke_after_end(struct h *h)
 {
     struct att_action act;
     struct hp_response res;
-    struct att_target t = { 1000, 1000, NULL, CONT_NONE, "late" };
+    struct att_target t = { .timeout_ms = 1000, .first_token_ms = 1000, .cont = CONT_NONE, .label = "late" };
     memset(&res, 0, sizeof res);
     res.status = 200;
     for (int i = 0; i < 9; i++) {
@@ -1000,7 +1006,6 @@ static void setup(struct h *h, struct rd *r)
         .stream = b0 & 2,
         .end_rule = (enum att_end_rule)(((b0 >> 2) & 3) % 3),
         .not_found_passes = b0 & 0x40,
-        .model_retries = (int)(b1 & 3) % 3,
         .retry_after_max_ms = ra_max[(b1 >> 2) & 3],
         .cooldown_ms = cool[b2 & 3],
         .max_cooldown_ms = max_cool[(b2 >> 2) & 3],
@@ -1015,6 +1020,7 @@ static void setup(struct h *h, struct rd *r)
     for (size_t i = 0; i < h->ncand; i++) {
         unsigned c = take(r);
         h->cand[i] = (struct cand){
+            .model_retries = (int)(b1 & 3) % 3,
             .cont = (enum att_cont)((c & 7) % 5),
             .timeout_ms = timeout[(c >> 3) & 3],
             .first_token_ms = first_token[(c >> 5) & 3],

@@ -13,6 +13,8 @@ cat > "$TMP/cfg.yaml" <<Y
 api_keys: ["ck"]
 admin_key: "adm"
 max_retries: 2
+model_retries: 0   # one attempt per candidate: these tests count failures
+retry_after_max: 0   # a 429 fails over at once here (failover.t tests the wait)
 max_failures: 2
 recovery_interval: 2
 health_check_period: 4

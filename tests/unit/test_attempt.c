@@ -31,6 +31,7 @@ struct step {
 struct tcase {
     const char *name;
     struct att_policy pol;
+    int retries;                     /* model_retries of every candidate */
     int ncands;
     enum att_cont cont[MAX_CANDS];   /* each candidate's continuation */
     struct step steps[MAX_STEPS];    /* the attempts, in the order they run */
@@ -239,6 +240,7 @@ static void start(struct run *r, int cand, enum att_cont cont)
 {
     r->cur = cand;
     struct att_target t = {
+        .model_retries = r->tc->retries,
         .timeout_ms = 60000,
         .first_token_ms = 30000,
         .model = "alias",
@@ -309,20 +311,20 @@ static void run_free(struct run *r)
 
 /* Policies. */
 #define P_PLAIN { .dialect = DIALECT_OPENAI, .end_rule = END_DONE, .cooldown_ms = 30000, .max_cooldown_ms = 300000, \
-                  .idle_ms = 120000, .seed = 7 }
-#define P_RETRY { .dialect = DIALECT_OPENAI, .end_rule = END_DONE, .model_retries = 1, .retry_after_max_ms = 5000, \
-                  .cooldown_ms = 30000, .max_cooldown_ms = 300000, .idle_ms = 120000, .seed = 7 }
-#define P_STREAM { .dialect = DIALECT_OPENAI, .stream = true, .end_rule = END_DONE, .model_retries = 1, \
+                  .idle_ms = 120000, .seed = 7 }, 0
+#define P_RETRY { .dialect = DIALECT_OPENAI, .end_rule = END_DONE, .retry_after_max_ms = 5000, \
+                  .cooldown_ms = 30000, .max_cooldown_ms = 300000, .idle_ms = 120000, .seed = 7 }, 1
+#define P_STREAM { .dialect = DIALECT_OPENAI, .stream = true, .end_rule = END_DONE, \
                    .retry_after_max_ms = 5000, .cooldown_ms = 30000, .max_cooldown_ms = 300000, .idle_ms = 120000, \
-                   .seed = 7 }
+                   .seed = 7 }, 1
 #define P_CONT { .dialect = DIALECT_OPENAI, .stream = true, .end_rule = END_DONE, .cooldown_ms = 30000, \
-                 .max_cooldown_ms = 300000, .idle_ms = 120000, .keep_text = 1024, .seed = 7 }
-#define P_ANTH { .dialect = DIALECT_ANTHROPIC, .stream = true, .end_rule = END_FINISH, .model_retries = 1, \
-                 .cooldown_ms = 30000, .max_cooldown_ms = 300000, .idle_ms = 120000, .seed = 7 }
+                 .max_cooldown_ms = 300000, .idle_ms = 120000, .keep_text = 1024, .seed = 7 }, 0
+#define P_ANTH { .dialect = DIALECT_ANTHROPIC, .stream = true, .end_rule = END_FINISH, \
+                 .cooldown_ms = 30000, .max_cooldown_ms = 300000, .idle_ms = 120000, .seed = 7 }, 1
 #define P_ANTH_CONT { .dialect = DIALECT_ANTHROPIC, .stream = true, .end_rule = END_FINISH, .cooldown_ms = 30000, \
-                      .max_cooldown_ms = 300000, .idle_ms = 120000, .keep_text = 1024, .seed = 7 }
+                      .max_cooldown_ms = 300000, .idle_ms = 120000, .keep_text = 1024, .seed = 7 }, 0
 #define P_ANTH_JSON { .dialect = DIALECT_ANTHROPIC, .end_rule = END_FINISH, .cooldown_ms = 30000, \
-                      .max_cooldown_ms = 300000, .idle_ms = 120000, .seed = 7 }
+                      .max_cooldown_ms = 300000, .idle_ms = 120000, .seed = 7 }, 0
 
 static const struct tcase cases[] = {
     /* ---- non-stream answers: the failure table ---- */
@@ -356,7 +358,7 @@ static const struct tcase cases[] = {
       { { 404, NULL, "", E_END, 0 }, { 200, JSONCT, CHAT_OK, E_END, 0 } }, "FAILOVER(fail) COMMIT(200) SEND FINISH(ok)",
       NULL },
     { "404 where the route may have none (count_tokens): returned as sent",
-      { .dialect = DIALECT_ANTHROPIC, .not_found_passes = true, .cooldown_ms = 1, .max_cooldown_ms = 1, .idle_ms = 1 },
+      { .dialect = DIALECT_ANTHROPIC, .not_found_passes = true, .cooldown_ms = 1, .max_cooldown_ms = 1, .idle_ms = 1 }, 0,
       2, { 0 }, { { 404, JSONCT, "{\"type\":\"error\"}", E_END, 0 } }, "COMMIT(404) SEND FINISH(soft)",
       "{\"type\":\"error\"}" },
     { "302: next candidate", P_PLAIN, 2, { 0 },
@@ -414,11 +416,11 @@ static const struct tcase cases[] = {
       "FAILOVER(fail) FAILOVER(fail) FAILOVER(fail) EXHAUSTED COMMIT(502,own) SEND FINISH", NULL },
     { "request_timeout runs out: 504, the cut attempt is nobody's fault",
       { .dialect = DIALECT_OPENAI, .end_rule = END_DONE, .deadline = T0 + 5000, .cooldown_ms = 1, .max_cooldown_ms = 1,
-        .idle_ms = 120000 },
+        .idle_ms = 120000 }, 0,
       2, { 0 }, { { 0, NULL, NULL, E_TIMER, 5000 } }, "COMMIT(504,own) SEND FINISH(soft)", NULL },
     { "a short Retry-After that would pass the deadline: fail over instead",
       { .dialect = DIALECT_OPENAI, .end_rule = END_DONE, .retry_after_max_ms = 5000, .deadline = T0 + 1000,
-        .cooldown_ms = 1, .max_cooldown_ms = 300000, .idle_ms = 120000 },
+        .cooldown_ms = 1, .max_cooldown_ms = 300000, .idle_ms = 120000 }, 0,
       2, { 0 }, { { 429, "retry-after: 2\n", "", E_END, 0 }, { 200, JSONCT, CHAT_OK, E_END, 0 } },
       "FAILOVER(cool) COMMIT(200) SEND FINISH(ok)", NULL },
     { "the client leaves: nobody's fault", P_PLAIN, 2, { 0 }, { { 200, JSONCT, "{", E_GONE, 0 } }, "ABORT(neutral)",
@@ -462,7 +464,7 @@ static const struct tcase cases[] = {
       { { 200, SSE, TXT("a"), E_TIMER, 200000 } }, "COMMIT(200,stream) SEND FINISH(fail)", NULL },
     { "the usage chunk the gateway asked for is hidden",
       { .dialect = DIALECT_OPENAI, .stream = true, .end_rule = END_DONE, .hide_usage_chunk = true, .cooldown_ms = 1,
-        .max_cooldown_ms = 1, .idle_ms = 120000 },
+        .max_cooldown_ms = 1, .idle_ms = 120000 }, 0,
       1, { 0 }, { { 200, SSE, TXT("a") FIN USAGE_EV DONE, E_END, 0 } }, "COMMIT(200,stream) SEND FINISH(ok)",
       OUT_TXT("a") OUT_FIN DONE },
     { "a usage chunk the client asked for passes", P_STREAM, 1, { 0 },
@@ -471,12 +473,12 @@ static const struct tcase cases[] = {
       { { 200, JSONCT, CHAT_OK, E_END, 0 } }, "COMMIT(200) SEND FINISH(ok)", CHAT_OK_OUT },
     { "a route whose streams we cannot judge: any clean end is complete",
       { .dialect = DIALECT_OPENAI, .stream = true, .end_rule = END_ANY, .cooldown_ms = 1, .max_cooldown_ms = 1,
-        .idle_ms = 120000 },
+        .idle_ms = 120000 }, 0,
       1, { 0 }, { { 200, SSE, "data: {\"type\":\"speech.audio.delta\",\"audio\":\"AA\"}\n\n", E_END, 0 } },
       "COMMIT(200,stream) SEND FINISH(ok)", "data: {\"type\":\"speech.audio.delta\",\"audio\":\"AA\"}\n\n" },
     { "Responses API: response.completed makes the end complete",
       { .dialect = DIALECT_OPENAI, .stream = true, .end_rule = END_FINISH, .cooldown_ms = 1, .max_cooldown_ms = 1,
-        .idle_ms = 120000 },
+        .idle_ms = 120000 }, 0,
       1, { 0 },
       { { 200, SSE,
           "data: {\"type\":\"response.output_text.delta\",\"delta\":\"x\"}\n\n"
@@ -485,7 +487,7 @@ static const struct tcase cases[] = {
       "COMMIT(200,stream) SEND FINISH(ok)", NULL },
     { "Responses API: a response.failed event first fails over",
       { .dialect = DIALECT_OPENAI, .stream = true, .end_rule = END_FINISH, .cooldown_ms = 1, .max_cooldown_ms = 1,
-        .idle_ms = 120000 },
+        .idle_ms = 120000 }, 0,
       2, { 0 },
       { { 200, SSE, "data: {\"type\":\"response.failed\",\"response\":{\"error\":{\"message\":\"no\"}}}\n\n", E_END, 0 },
         { 200, SSE,
@@ -495,7 +497,7 @@ static const struct tcase cases[] = {
       "FAILOVER(fail) COMMIT(200,stream) SEND FINISH(ok)", NULL },
     { "Responses API: an end without response.completed is broken",
       { .dialect = DIALECT_OPENAI, .stream = true, .end_rule = END_FINISH, .cooldown_ms = 1, .max_cooldown_ms = 1,
-        .idle_ms = 120000 },
+        .idle_ms = 120000 }, 0,
       1, { 0 }, { { 200, SSE, "data: {\"type\":\"response.output_text.delta\",\"delta\":\"y\"}\n\n", E_END, 0 } },
       "COMMIT(200,stream) SEND FINISH(fail)", NULL },
 
