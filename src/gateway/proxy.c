@@ -40,6 +40,7 @@ struct proxy {
     size_t nplan, next;
     const struct candidate *cur;  /* the candidate of the running (or last) attempt */
     struct health_entry *health;  /* ... its health for this route's class */
+    bool trial;                   /* the attempt is a recovering model's trial (balance.h) */
     const struct candidate *first;   /* the candidate whose answer the client got first */
     struct upstream *up;
     struct attempt att;
@@ -121,6 +122,9 @@ static void report(struct proxy *p, const struct att_outcome *o)
     if (p->in_flight && h->in_flight)
         h->in_flight--;
     p->in_flight = false;
+    if (p->trial)
+        h->trial_running = false;
+    p->trial = false;
     uint64_t took = loop_clock() - p->t_attempt;
     switch (o->kind) {
     case OUT_SUCCESS:
@@ -131,7 +135,7 @@ static void report(struct proxy *p, const struct att_outcome *o)
         health_cooldown(h, st, o->cooldown_ms, o->reason);
         break;
     case OUT_FAILURE:
-        if (health_failure(h, st, o->status, o->counts, o->reason))
+        if (health_failure(h, st, o->status, o->counts, o->reason, (uint64_t)cfg->recovery_interval * 1000u))
             probe_schedule(h, (uint64_t)cfg->recovery_interval * 1000u,
                            (uint64_t)cfg->health_check_period * 1000u);
         break;
@@ -468,6 +472,12 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
     if (!p->health)
         p->health = p->cur->health;
     p->health->in_flight++;
+    p->trial = !p->health->healthy && !p->health->trial_running;
+    if (p->trial) {
+        p->health->trial_running = true;
+        log_info("[%s] %s: trying %s/%s again after its recovery wait", p->reqid, p->alias->name, prov->name,
+                 p->cur->map->upstream);
+    }
     p->in_flight = true;
     counters.attempts++;
     struct up_request rq = { .url = p->cur->url, .ca_file = prov->ca_file ? prov->ca_file : cfg->ca_file };

@@ -158,6 +158,11 @@ bool health_usable(const struct health_entry *h)
     return h->healthy && !health_cooling(h);
 }
 
+bool health_trial_due(const struct health_entry *h)
+{
+    return !h->healthy && !h->trial_running && loop_now() >= h->trial_after && !health_cooling(h);
+}
+
 static void set_error(struct health_entry *h, const char *reason)
 {
     size_t n = strlen(reason);
@@ -190,7 +195,7 @@ bool health_success(struct health_entry *h, struct stat_entry *st, int status,
 }
 
 bool health_failure(struct health_entry *h, struct stat_entry *st, int status, bool counts,
-                    const char *reason)
+                    const char *reason, uint64_t wait_ms)
 {
     st->total++;
     st->failures++;
@@ -199,8 +204,13 @@ bool health_failure(struct health_entry *h, struct stat_entry *st, int status, b
     if (!counts)
         return false;
     h->consecutive++;
-    if (!h->healthy || h->consecutive < (unsigned)h->max_failures)
+    if (!h->healthy) {
+        h->trial_after = loop_now() + wait_ms;   /* a failed trial waits again */
         return false;
+    }
+    if (h->consecutive < (unsigned)h->max_failures)
+        return false;
+    h->trial_after = loop_now() + wait_ms;
     h->healthy = false;
     h->changed_wall = wall_ms();
     h->probes = 0;

@@ -44,6 +44,10 @@ struct health_entry {
     char last_error[HEALTH_ERROR_MAX];
     uint64_t last_error_wall;
     unsigned in_flight;
+    /* half-open recovery: after its wait an unhealthy model gets one real
+     * request at a time (balance.c) */
+    uint64_t trial_after;        /* monotonic ms from which a trial may run */
+    bool trial_running;
     /* written by the probe module (probe.h), read for display */
     void *probe;                 /* the probe module's schedule, or NULL */
     bool probing;                /* a probe request is running */
@@ -91,9 +95,12 @@ bool health_success(struct health_entry *h, struct stat_entry *st, int status,
                     uint64_t latency_ms, int64_t ttft_ms);
 /* counts: whether it counts against health (false: client-side 4xx).
  * true when this failure made the model unhealthy (the caller schedules
- * its recovery). */
+ * its recovery).  wait_ms: how long until a real request may try it again
+ * (recovery_interval), from when it became unhealthy or a trial failed. */
 bool health_failure(struct health_entry *h, struct stat_entry *st, int status, bool counts,
-                    const char *reason);
+                    const char *reason, uint64_t wait_ms);
+/* Whether an unhealthy model's wait is over and no trial runs. */
+bool health_trial_due(const struct health_entry *h);
 /* A 429: cool down for ms (already capped), not a hard failure. */
 void health_cooldown(struct health_entry *h, struct stat_entry *st, uint64_t ms, const char *reason);
 /* A probe said the model works again.  true when it was unhealthy. */

@@ -155,10 +155,25 @@ static void test_health(struct snapshot *s)
     struct health_entry *hc = health_of(s, "health", "c");
     is_str(plan(s, "health", 3), "a/a-h b/b-h c/c-h", "all healthy: all in the plan");
     ha->healthy = false;
-    ok(strstr(plan(s, "health", 3), "a/") == NULL, "an unhealthy candidate is left out");
+    ha->trial_after = loop_now() + 60000;
+    ok(strstr(plan(s, "health", 3), "a/") == NULL, "an unhealthy candidate is left out during its wait");
     hb->cooldown_until = loop_now() + 60000;
     is_str(plan(s, "health", 3), "c/c-h", "a cooling-down candidate is left out too");
+    ha->trial_after = loop_now();
+    is_str(plan(s, "health", 3), "a/a-h c/c-h", "after its wait, one trial goes first, a healthy one after it");
+    ha->trial_running = true;
+    is_str(plan(s, "health", 3), "c/c-h", "one trial at a time");
+    ha->trial_running = false;
+    is_str(plan(s, "health", 1), "a/a-h c/c-h", "a trial is an extra attempt: never the last while one is healthy");
+    ha->healthy = true;
     hc->healthy = false;
+    hc->trial_after = loop_now();
+    hb->cooldown_until = 0;
+    const char *p2 = plan(s, "health", 3);
+    ok(strncmp(p2, "c/", 2) != 0, "a recovering candidate never goes ahead of a better healthy one (%s)", p2);
+    hb->cooldown_until = loop_now() + 60000;
+    ha->healthy = hc->healthy = false;
+    ha->trial_after = hc->trial_after = loop_now() + 60000;
     const char *all = plan(s, "health", 3);
     ok(strstr(all, "a/") && strstr(all, "b/") && strstr(all, "c/"),
        "none usable: every candidate is tried, as the reference does (%s)", all);
