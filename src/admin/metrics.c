@@ -100,6 +100,9 @@ static void model_json(struct buf *b, const struct cfg_provider *p, const struct
     json_pct(b, &st->lat_recent, 95);
     buf_append_str(b, ",\"ttft_p50_ms\":");
     json_pct(b, &st->ttft_recent, 50);
+    buf_printf(b, ",\"retries\":%llu,\"continuations\":%llu,\"failovers\":%llu",
+               (unsigned long long)st->retries, (unsigned long long)st->continuations,
+               (unsigned long long)st->failovers);
     buf_printf(b, ",\"effective_priority\":%d,\"effective_weight\":%d}", p->priority + m->priority,
                p->weight * m->weight);
 }
@@ -162,6 +165,15 @@ void metrics_stats_json(struct buf *b, const struct snapshot *s)
     metrics_providers_json(b, s);
     buf_printf(b, ",\"buffered_bytes\":%llu,\"buffer_budget\":%llu", (unsigned long long)budget_used(),
                (unsigned long long)budget_limit());
+    buf_printf(b, ",\"failover\":{\"attempts\":%llu,\"failovers\":%llu,\"retries\":%llu,\"retry_after_waits\":%llu,"
+                  "\"busy_backoffs\":%llu,\"continuations\":%llu,\"continued_ok\":%llu,\"stream_errors\":%llu,"
+                  "\"request_timeouts\":%llu,\"recovery_trials\":%llu,\"exhausted\":%llu}",
+               (unsigned long long)counters.attempts, (unsigned long long)counters.failovers,
+               (unsigned long long)counters.retries, (unsigned long long)counters.retry_after_waits,
+               (unsigned long long)counters.busy_backoffs, (unsigned long long)counters.continuations,
+               (unsigned long long)counters.continued_ok, (unsigned long long)counters.stream_errors,
+               (unsigned long long)counters.timeouts, (unsigned long long)counters.trials,
+               (unsigned long long)counters.exhausted);
     buf_printf(b, ",\"uptime_seconds\":%llu,\"open_connections\":%zu,\"requests\":%llu}\n",
                (unsigned long long)((wall_ms() - counters.start_wall_ms) / 1000), server_conn_count(),
                (unsigned long long)server_requests());
@@ -254,6 +266,9 @@ static const struct stat_family {
     { "autoswitch_upstream_failures_total", "Upstream attempts that failed.", offsetof(struct stat_entry, failures) },
     { "autoswitch_upstream_failovers_total", "Failed attempts followed by another candidate.",
       offsetof(struct stat_entry, failovers) },
+    { "autoswitch_upstream_retries_total", "Attempts repeated on this candidate.", offsetof(struct stat_entry, retries) },
+    { "autoswitch_upstream_continuations_total", "Broken streams this candidate continued.",
+      offsetof(struct stat_entry, continuations) },
     { "autoswitch_upstream_response_bytes_total", "Response body bytes sent to clients.",
       offsetof(struct stat_entry, bytes_out) },
 };
@@ -335,6 +350,18 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
     counter(b, "autoswitch_proxied_requests_total", "Client requests sent to the proxy.", counters.proxied);
     counter(b, "autoswitch_attempts_total", "Upstream attempts started.", counters.attempts);
     counter(b, "autoswitch_failovers_total", "Attempts made after a failed one.", counters.failovers);
+    counter(b, "autoswitch_retries_total", "Attempts repeated on the same candidate after a transient failure.",
+            counters.retries);
+    counter(b, "autoswitch_retry_after_waits_total", "Attempts repeated after waiting out a short Retry-After.",
+            counters.retry_after_waits);
+    counter(b, "autoswitch_busy_backoffs_total", "Pauses taken when every candidate was rate limited or overloaded.",
+            counters.busy_backoffs);
+    counter(b, "autoswitch_continuations_total", "Broken streams handed to another candidate.", counters.continuations);
+    counter(b, "autoswitch_continued_ok_total", "Continued streams that ended complete.", counters.continued_ok);
+    counter(b, "autoswitch_stream_errors_total", "Streams that ended with an error event after content.",
+            counters.stream_errors);
+    counter(b, "autoswitch_request_timeouts_total", "Requests that ran out of request_timeout (504).", counters.timeouts);
+    counter(b, "autoswitch_recovery_trials_total", "Real requests that tried a recovering model.", counters.trials);
     counter(b, "autoswitch_exhausted_total", "Requests where every attempt failed (502).", counters.exhausted);
     counter(b, "autoswitch_client_aborts_total", "Clients that left before their answer ended.", counters.client_aborts);
     counter(b, "autoswitch_request_bytes_total", "Request body bytes received from clients.", counters.bytes_in);

@@ -41,6 +41,8 @@ struct proxy {
     const struct candidate *cur;  /* the candidate of the running (or last) attempt */
     struct health_entry *health;  /* ... its health for this route's class */
     bool trial;                   /* the attempt is a recovering model's trial (balance.h) */
+    bool continued;               /* a continuation was started */
+    bool streamed;                /* the client's answer is a stream */
     const struct candidate *first;   /* the candidate whose answer the client got first */
     struct upstream *up;
     struct attempt att;
@@ -173,6 +175,7 @@ static void commit(struct proxy *p, const struct att_action *act)
 {
     bool served = act->origin == ORIGIN_UPSTREAM;
     struct buf h = BUF_INIT;
+    p->streamed = act->streaming;
     if (act->streaming)
         buf_append_str(&h, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     buf_append_str(&h, "X-Request-Id: ");
@@ -260,12 +263,47 @@ static void on_ended_attempt(struct proxy *p, const struct att_action *act)
         report(p, act->outcome);
 }
 
+static const char *cont_name(enum att_cont c)
+{
+    switch (c) {
+    case CONT_PREFILL: return "prefill";
+    case CONT_PREFIX: return "prefix";
+    case CONT_CONTINUE_FINAL: return "continue_final_message";
+    case CONT_REPLAY: return "replay";
+    default: return "none";
+    }
+}
+
+static void count_retry(struct proxy *p, const struct att_action *a)
+{
+    if (!a->outcome)
+        counters.busy_backoffs++;
+    else if (a->outcome->kind == OUT_COOLDOWN)
+        counters.retry_after_waits++;
+    else
+        counters.retries++;
+    if (p->cur)
+        p->cur->stat->retries++;
+}
+
+static void count_finish(struct proxy *p, const struct att_action *a)
+{
+    bool ok = a->outcome && a->outcome->kind == OUT_SUCCESS;
+    if (p->att.deadline_hit)
+        counters.timeouts++;
+    if (p->continued && ok)
+        counters.continued_ok++;
+    if (p->streamed && !ok)
+        counters.stream_errors++;
+}
+
 static bool act(struct proxy *p, const struct att_action *a)
 {
     switch (a->kind) {
     case ACT_COMMIT: commit(p, a); return true;
     case ACT_SEND: send_bytes(p, a->data, a->len); return true;
     case ACT_FINISH:
+        count_finish(p, a);
         on_ended_attempt(p, a);
         conn_end(p->client);
         proxy_finish(p);
@@ -275,6 +313,7 @@ static bool act(struct proxy *p, const struct att_action *a)
         proxy_finish(p);
         return false;
     case ACT_RETRY:
+        count_retry(p, a);
         on_ended_attempt(p, a);
         p->waiting_retry = true;
         loop_timer_stop(&p->timer);
@@ -294,7 +333,12 @@ static bool act(struct proxy *p, const struct att_action *a)
         on_ended_attempt(p, a);
         enum att_cont how;
         if (next_continuation(p, &how)) {
+            counters.continuations++;
+            p->continued = true;
             start_attempt(p, how);
+            p->cur->stat->continuations++;
+            log_warn("[%s] %s: stream broke after content; continuing on %s/%s (%s)", p->reqid, p->alias->name,
+                     p->cur->prov->name, p->cur->map->upstream, cont_name(how));
             return false;
         }
         att_no_continuation(&p->att);
@@ -474,6 +518,7 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
     p->health->in_flight++;
     p->trial = !p->health->healthy && !p->health->trial_running;
     if (p->trial) {
+        counters.trials++;
         p->health->trial_running = true;
         log_info("[%s] %s: trying %s/%s again after its recovery wait", p->reqid, p->alias->name, prov->name,
                  p->cur->map->upstream);

@@ -15,6 +15,14 @@ struct counters {
     uint64_t client_aborts;     /* clients that left mid-request */
     uint64_t bytes_in;          /* request bodies */
     uint64_t bytes_out;         /* response bodies */
+    uint64_t retries;           /* attempts repeated on the same candidate (transient failures) */
+    uint64_t retry_after_waits; /* ... after waiting out a short Retry-After */
+    uint64_t busy_backoffs;     /* ... after every candidate was rate limited or overloaded */
+    uint64_t continuations;     /* broken streams handed to another candidate */
+    uint64_t continued_ok;      /* requests continued that then ended complete */
+    uint64_t stream_errors;     /* committed streams that ended with an error event */
+    uint64_t timeouts;          /* requests that ran out of request_timeout (504) */
+    uint64_t trials;            /* half-open trials of recovering models */
     uint64_t probes;
     uint64_t reloads;
     uint64_t reload_failures;

@@ -68,6 +68,8 @@ struct stat_entry {
     uint64_t failures;
     uint64_t by_class[6];        /* [0] no HTTP answer, [1..5] 1xx..5xx */
     uint64_t failovers;          /* failed attempts followed by another */
+    uint64_t retries;            /* attempts repeated on it (transient failure, Retry-After) */
+    uint64_t continuations;      /* broken streams it continued */
     uint64_t bytes_out;
     struct hist latency; /* whole attempt, ms */
     struct hist ttft;    /* streams: first content byte, ms */
