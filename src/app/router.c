@@ -146,10 +146,21 @@ static void answer_unrouted(struct conn *c, struct request *r, bool preflight, c
                 (int)(r->path_len > 200 ? 200 : r->path_len), r->path);
 }
 
+/* The dialect a /v1 request speaks: its endpoint's, and for the model
+ * list Anthropic's when the client sends anthropic-version (as the
+ * Anthropic SDKs do). */
+static enum dialect dialect_of(const struct request *r)
+{
+    const struct endpoint *ep = endpoint_find(r->path, r->path_len);
+    if (ep)
+        return ep->dialect;
+    return hp_find(r->hp.headers, r->hp.num_headers, "anthropic-version") ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
+}
+
 static bool authorize(struct conn *c, const struct request *r, const struct route *rt, const struct config *cfg)
 {
     switch (rt->auth) {
-    case AUTH_CLIENT: return auth_client(c, r, cfg);
+    case AUTH_CLIENT: return auth_client(c, r, cfg, dialect_of(r));
     case AUTH_ADMIN: return admin_authorize(c, r, cfg, ADMIN_KEY_HEADER);
     case AUTH_ADMIN_BEARER: return admin_authorize(c, r, cfg, ADMIN_BEARER);
     case AUTH_ADMIN_LOGIN: return admin_authorize(c, r, cfg, ADMIN_LOGIN);

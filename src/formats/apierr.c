@@ -30,6 +30,8 @@ void apierr_json(struct buf *out, enum dialect d, int status, const char *type, 
     }
     buf_append_str(out, "{\"error\":{\"message\":");
     json_append_str(out, message, strlen(message));
+    if (!type)
+        type = "invalid_request_error";
     buf_append_str(out, ",\"type\":");
     json_append_str(out, type, strlen(type));
     buf_append_str(out, ",\"param\":null,\"code\":");

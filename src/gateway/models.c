@@ -25,18 +25,55 @@ static void append_model(struct buf *b, const char *id)
                (long long)created_at());
 }
 
+/* Anthropic's shape of a model: type, id, display_name, created_at. */
+static void append_anthropic(struct buf *b, const char *id)
+{
+    char when[32];
+    time_t t = created_at();
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    buf_append_str(b, "{\"type\":\"model\",\"id\":");
+    json_append_str(b, id, strlen(id));
+    buf_append_str(b, ",\"display_name\":");
+    json_append_str(b, id, strlen(id));
+    buf_printf(b, ",\"created_at\":\"%s\"}", when);
+}
+
+/* The Anthropic SDKs send anthropic-version: they get Anthropic's list of
+ * the aliases /v1/messages serves. */
+static bool anthropic(const struct request *r)
+{
+    return hp_find(r->hp.headers, r->hp.num_headers, "anthropic-version") != NULL;
+}
+
 void models_list(struct conn *c, struct request *r, struct snapshot *s)
 {
-    (void)r;
+    bool an = anthropic(r);
+    const struct alias_index *ix = &s->idx[an ? DIALECT_ANTHROPIC : DIALECT_OPENAI];
     struct buf b = BUF_INIT;
-    buf_append_str(&b, "{\"object\":\"list\",\"data\":[");
-    const struct alias_index *ix = &s->idx[DIALECT_OPENAI];
+    buf_append_str(&b, an ? "{\"data\":[" : "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < ix->n; i++) {
         if (i)
             buf_append(&b, ",", 1);
-        append_model(&b, ix->aliases[i].name);
+        if (an)
+            append_anthropic(&b, ix->aliases[i].name);
+        else
+            append_model(&b, ix->aliases[i].name);
     }
-    buf_append_str(&b, "]}\n");
+    if (an) {
+        buf_append_str(&b, "],\"has_more\":false,\"first_id\":");
+        if (ix->n) {
+            json_append_str(&b, ix->aliases[0].name, strlen(ix->aliases[0].name));
+            buf_append_str(&b, ",\"last_id\":");
+            json_append_str(&b, ix->aliases[ix->n - 1].name, strlen(ix->aliases[ix->n - 1].name));
+        } else {
+            buf_append_str(&b, "null,\"last_id\":null");
+        }
+        buf_append_str(&b, "}\n");
+    } else {
+        buf_append_str(&b, "]}\n");
+    }
     reply_json(c, 200, &b, NULL);
     buf_free(&b);
 }
@@ -50,13 +87,18 @@ void models_get(struct conn *c, struct request *r, struct snapshot *s)
         reply_error(c, 400, "invalid_request_error", NULL, "invalid model id in path");
         return;
     }
-    const struct alias_entry *a = snapshot_alias(s, DIALECT_OPENAI, id, strlen(id));
+    bool an = anthropic(r);
+    const struct alias_entry *a = snapshot_alias(s, an ? DIALECT_ANTHROPIC : DIALECT_OPENAI, id, strlen(id));
     if (!a) {
-        reply_error(c, 404, "not_found_error", "model_not_found", "model %s not found", id);
+        reply_api_error(c, an ? DIALECT_ANTHROPIC : DIALECT_OPENAI, 404, "not_found_error", "model_not_found",
+                        "model %s not found", id);
         return;
     }
     struct buf b = BUF_INIT;
-    append_model(&b, a->name);
+    if (an)
+        append_anthropic(&b, a->name);
+    else
+        append_model(&b, a->name);
     buf_append(&b, "\n", 1);
     reply_json(c, 200, &b, NULL);
     buf_free(&b);

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #define O DIALECT_OPENAI
+#define A DIALECT_ANTHROPIC
 static const struct endpoint endpoints[] = {
     /* path                       dialect class      messages end rule   form   cont.  404 */
     { "/v1/chat/completions",     O, EPC_CHAT,        true,  END_DONE,   false, true,  false },
@@ -15,8 +16,12 @@ static const struct endpoint endpoints[] = {
     { "/v1/audio/speech",         O, EPC_AUDIO,       false, END_ANY,    false, false, false },
     { "/v1/audio/transcriptions", O, EPC_AUDIO,       false, END_ANY,    true,  false, false },
     { "/v1/audio/translations",   O, EPC_AUDIO,       false, END_ANY,    true,  false, false },
+    /* Anthropic's Messages API, on the providers with an anthropic_base_url */
+    { "/v1/messages",             A, EPC_MESSAGES,    true,  END_FINISH, false, true,  false },
+    { "/v1/messages/count_tokens", A, EPC_MESSAGES,   true,  END_ANY,    false, false, true  },
 };
 #undef O
+#undef A
 
 static const char *const class_names[EPC__COUNT] = {
     [EPC_CHAT] = "chat",
