@@ -46,7 +46,7 @@ srcs_of() {
         fuzz_json) echo "json rewrite buf" ;;
         fuzz_sse) echo "sse event json util buf" ;;
         fuzz_multipart) echo "multipart util buf" ;;
-        fuzz_config) echo "config config_url netaddr buf" ;;
+        fuzz_config) echo "config config_url netaddr util buf" ;;
         fuzz_dns) echo "dns loop log util buf" ;;
         fuzz_pem) echo "tls buf log util" ;;
         fuzz_usage) echo "usage json buf" ;;

@@ -220,6 +220,9 @@ more stream options (OpenAI dialect):
                        then [DONE]
   finish_no_done=1     same as no_done=1: the last chunk has finish_reason
                        "stop", no [DONE], then the chunked terminator
+  id=TEXT created=N    the "id" (default "chatcmpl-mock") and "created"
+                       (default: now) of every chunk, and of a chat JSON
+                       answer (so a test can tell two upstreams' parts apart)
 
 usage (OpenAI chat and completions answers):
   {"prompt_tokens":P,"completion_tokens":C,"total_tokens":P+C,
@@ -1006,13 +1009,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             content = "".join(pieces)
         else:
             content = opts.get("content", "hello from %s" % name)
-        now = int(time.time())
+        now = opt_int(opts, "created", int(time.time()))
+        chat_id = opts.get("id", "chatcmpl-mock")
 
         def build(pad):
             text = content + pad
             ntok = len(pieces) if words else max(1, len(text.split()))
             if route == "chat":
-                return {"id": "chatcmpl-mock", "object": "chat.completion", "created": now,
+                return {"id": chat_id, "object": "chat.completion", "created": now,
                         "model": model,
                         "choices": [{"index": 0,
                                      "message": {"role": "assistant", "content": text},
@@ -1066,7 +1070,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pieces (word answers): the contents after the role delta; count is
         then ignored.  Usage as MODES_HELP says (include_usage comes from
         the body, usage_on_last from opts)."""
-        created = int(time.time())
+        created = opt_int(opts, "created", int(time.time()))
+        chunk_id = opts.get("id", "chatcmpl-mock")
         ev_bytes = opt_int(opts, "event_bytes", 0)
         so = (self.j or {}).get("stream_options")
         include = isinstance(so, dict) and so.get("include_usage") is True
@@ -1088,7 +1093,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 delta = {"content": pieces[i - 1]}
             else:
                 delta = {"content": "tok%d " % i}
-            o = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created,
+            o = {"id": chunk_id, "object": "chat.completion.chunk", "created": created,
                  "model": model,
                  "choices": [{"index": 0, "delta": delta,
                               "finish_reason": "stop" if last else None}]}
@@ -1111,7 +1116,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             yield ev(i, finish and count is not None and count > 1 and i == count - 1)
             i += 1
         if finish and include and not on_last:
-            yield jstr({"id": "chatcmpl-mock", "object": "chat.completion.chunk",
+            yield jstr({"id": chunk_id, "object": "chat.completion.chunk",
                         "created": created, "model": model, "choices": [],
                         "usage": self.usage_obj(opts, ntok)})
 

@@ -35,6 +35,15 @@ void admin_health(struct conn *c, struct request *r, struct snapshot *s);
 void admin_login(struct conn *c, struct request *r, struct snapshot *s);
 void admin_config_get(struct conn *c, struct request *r, struct snapshot *s);
 void admin_config_post(struct conn *c, struct request *r, struct snapshot *s);
+/* Save the admin keys a JSON object gives (as POST /api/admin/config
+ * does) and reload.  200, or the status to answer with err. */
+int admin_config_apply(const char *json, size_t len, const struct snapshot *s, const char *who, char *err,
+                       size_t cap);
+void admin_keys_get(struct conn *c, struct request *r, struct snapshot *s);
+void admin_keys_create(struct conn *c, struct request *r, struct snapshot *s);
+void admin_keys_change(struct conn *c, struct request *r, struct snapshot *s);
+void admin_keys_delete(struct conn *c, struct request *r, struct snapshot *s);
+void admin_usage_get(struct conn *c, struct request *r, struct snapshot *s);
 void admin_logs_get(struct conn *c, struct request *r, struct snapshot *s);
 void admin_logs_delete(struct conn *c, struct request *r, struct snapshot *s);
 

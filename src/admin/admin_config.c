@@ -150,38 +150,45 @@ static int new_text(struct config_edit *e, const char *path, struct buf *old, st
     return 0;
 }
 
-void admin_config_post(struct conn *c, struct request *r, struct snapshot *s)
+int admin_config_apply(const char *json, size_t len, const struct snapshot *s, const char *who, char *err,
+                       size_t cap)
 {
-    struct config_edit e = { .text = buf_len(&r->body) ? buf_head(&r->body) : "", .running = s->cfg };
+    struct config_edit e = { .text = json, .running = s->cfg };
     struct json_val root;
     struct json_error jerr;
     struct buf old = BUF_INIT, text = BUF_INIT;
     const char *path = admin_host()->config_path();
-    char err[800], rerr[400];
+    char rerr[400];
     int status = 400;
-    if (json_parse(e.text, buf_len(&r->body), &root, &jerr) < 0)
-        snprintf(err, sizeof err, "invalid JSON: %s at byte %zu", jerr.msg, jerr.offset);
+    if (json_parse(json, len, &root, &jerr) < 0)
+        snprintf(err, cap, "invalid JSON: %s at byte %zu", jerr.msg, jerr.offset);
     else if (root.type != JSON_OBJECT)
-        snprintf(err, sizeof err, "the body must be a JSON object");
+        snprintf(err, cap, "the body must be a JSON object");
     else if (config_edit_build(&e, root) < 0)
-        snprintf(err, sizeof err, "%s", e.err);
-    else if (new_text(&e, path, &old, &text, &status, err, sizeof err) == 0) {
+        snprintf(err, cap, "%s", e.err);
+    else if (new_text(&e, path, &old, &text, &status, err, cap) == 0) {
         status = 500;
-        if (save_file(path, &old, &text, err, sizeof err) == 0) {
+        if (save_file(path, &old, &text, err, cap) == 0) {
             if (admin_host()->reload("admin save", rerr, sizeof rerr) == 0)
                 status = 200;
             else
-                snprintf(err, sizeof err, "saved, but the reload failed: %s", rerr);
+                snprintf(err, cap, "saved, but the reload failed: %s", rerr);
         }
     }
-    if (status == 200) {
-        log_info("admin: config saved to %s by %s and reloaded", path, r->client);
-        reply_envelope(c, 200, "saved and reloaded", NULL, NO_STORE);
-    } else {
+    if (status == 200)
+        log_info("admin: config saved to %s by %s and reloaded", path, who);
+    else
         log_warn("admin: config save refused: %s", err);
-        reply_envelope(c, status, err, NULL, NO_STORE);
-    }
     config_edit_free(&e);
     buf_free(&old);
     buf_free(&text);
+    return status;
+}
+
+void admin_config_post(struct conn *c, struct request *r, struct snapshot *s)
+{
+    char err[800];
+    int status = admin_config_apply(buf_len(&r->body) ? buf_head(&r->body) : "", buf_len(&r->body), s, r->client,
+                                    err, sizeof err);
+    reply_envelope(c, status, status == 200 ? "saved and reloaded" : err, NULL, NO_STORE);
 }

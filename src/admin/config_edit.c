@@ -139,6 +139,15 @@ static int put_string(struct config_edit *e, const struct scope *sc, const struc
         return -1;
     if ((k->flags & CFG_K_SECRET) && config_is_masked(s))
         return keep_secret(e, sc, k, what, out);
+    if ((k->flags & CFG_K_SECRET) && strstr(s, "${") && known_raw(e->running, k->name, s)) {
+        /* A reference to a secret is a secret too: kept on the same terms
+         * as a masked value (its own object, its URLs where they were). */
+        const char *raw = sc->running && k->aux_off != CFG_NO_FIELD ? str_at(sc->running, k->aux_off) : NULL;
+        if (!raw || strcmp(raw, s) != 0)
+            return bad(e, "%s: the reference %.100s names another entry's secret: it can only be kept where it "
+                          "was; type the value itself", what, s);
+        return keep_secret(e, sc, k, what, out);
+    }
     if (strstr(s, "${") && known_raw(e->running, k->name, s))
         yaml_str(out, s, strlen(s));   /* the operator's reference, unchanged */
     else
@@ -262,11 +271,13 @@ static int put_value(struct config_edit *e, const struct scope *sc, const struct
 
 static int emit_object(struct config_edit *e, const struct scope *sc, struct buf *out);
 
-/* The running object a JSON item stands for: a provider by its name (or
- * previous_name, when renamed); other objects have no secrets to keep. */
+/* The running object a JSON item stands for: a provider or a client key
+ * by its name (or previous_name, when renamed); other objects have no
+ * secrets to keep. */
 static const void *running_of(struct config_edit *e, const struct cfg_key *k, struct json_val item)
 {
-    if (k->item != &cfg_schema_provider)
+    bool prov = k->item == &cfg_schema_provider;
+    if (!prov && k->item != &cfg_schema_client_key)
         return NULL;
     char name[512];
     struct json_val v;
@@ -275,9 +286,12 @@ static const void *running_of(struct config_edit *e, const struct cfg_key *k, st
         if (!json_get(e->text, item, keys[i], &v) || v.type != JSON_STRING ||
             json_str_decode(e->text, v, name, sizeof name) >= sizeof name)
             continue;
-        for (size_t p = 0; p < e->running->n_providers; p++)
+        for (size_t p = 0; prov && p < e->running->n_providers; p++)
             if (strcmp(e->running->providers[p].name, name) == 0)
                 return &e->running->providers[p];
+        for (size_t p = 0; !prov && p < e->running->n_keys; p++)
+            if (strcmp(e->running->keys[p].name, name) == 0)
+                return &e->running->keys[p];
     }
     return NULL;
 }

@@ -151,6 +151,11 @@ static void show_object(struct buf *b, const struct cfg_schema *s, const void *o
     buf_append(b, "}", 1);
 }
 
+void config_view_object(struct buf *out, const struct cfg_schema *s, const void *obj)
+{
+    show_object(out, s, obj);
+}
+
 void config_view_json(struct buf *out, const struct config *cfg)
 {
     show_object(out, &cfg_schema_top, cfg);

@@ -13,11 +13,14 @@
 
 #include "buf.h"
 #include "config.h"
+#include "config_schema.h"
 
 #define MASK_ELLIPSIS "\xe2\x80\xa6"   /* what marks a masked value */
 
 /* Append the JSON object of cfg's admin keys. */
 void config_view_json(struct buf *out, const struct config *cfg);
+/* Append one object of schema s (a provider, a client key) the same way. */
+void config_view_object(struct buf *out, const struct cfg_schema *s, const void *obj);
 /* "sk-…abcd": enough to recognise a key, never enough to use it. */
 void config_mask(const char *secret, struct buf *out);
 /* Whether a value that came back from the page is a masked one. */

@@ -181,7 +181,7 @@ void metrics_stats_json(struct buf *b, const struct snapshot *s)
 
 /* Label values: backslash, double quote and newline escaped (exposition
  * format 0.0.4). */
-static void label(struct buf *b, const char *name, const char *v, bool first)
+void metrics_label(struct buf *b, const char *name, const char *v, bool first)
 {
     buf_printf(b, "%s%s=\"", first ? "" : ",", name);
     for (; *v; v++) {
@@ -199,13 +199,13 @@ static void label(struct buf *b, const char *name, const char *v, bool first)
 
 static void series_labels(struct buf *b, const struct stat_entry *st)
 {
-    label(b, "provider", st->provider, true);
-    label(b, "dialect", dialect_name(st->dialect), false);
-    label(b, "alias", st->alias, false);
-    label(b, "upstream", st->upstream, false);
+    metrics_label(b, "provider", st->provider, true);
+    metrics_label(b, "dialect", dialect_name(st->dialect), false);
+    metrics_label(b, "alias", st->alias, false);
+    metrics_label(b, "upstream", st->upstream, false);
 }
 
-static void help(struct buf *b, const char *name, const char *type, const char *text)
+void metrics_help(struct buf *b, const char *name, const char *type, const char *text)
 {
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
@@ -253,7 +253,7 @@ static bool health_live(const struct snapshot *s, const struct health_entry *h)
 
 static void counter(struct buf *b, const char *name, const char *text, uint64_t v)
 {
-    help(b, name, "counter", text);
+    metrics_help(b, name, "counter", text);
     buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
@@ -300,7 +300,7 @@ static double health_value(const struct health_entry *h, enum health_gauge which
 void metrics_prometheus(struct buf *b, const struct snapshot *s)
 {
     static const char *classes[] = { "error", "1xx", "2xx", "3xx", "4xx", "5xx" };
-    help(b, "autoswitch_upstream_requests_total", "counter",
+    metrics_help(b, "autoswitch_upstream_requests_total", "counter",
          "Upstream attempts that ended, by provider, alias, upstream model and status class.");
     for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
         if (!stat_live(s, st))
@@ -313,7 +313,7 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
     }
     for (size_t f = 0; f < ARRAY_LEN(stat_families); f++) {
         const struct stat_family *fam = &stat_families[f];
-        help(b, fam->name, "counter", fam->help);
+        metrics_help(b, fam->name, "counter", fam->help);
         for (const struct stat_entry *st = stat_entries(); st; st = st->next) {
             if (!stat_live(s, st))
                 continue;
@@ -324,25 +324,25 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
             buf_printf(b, "} %llu\n", (unsigned long long)v);
         }
     }
-    help(b, "autoswitch_upstream_latency_seconds", "histogram", "Duration of successful upstream attempts.");
+    metrics_help(b, "autoswitch_upstream_latency_seconds", "histogram", "Duration of successful upstream attempts.");
     for (const struct stat_entry *st = stat_entries(); st; st = st->next)
         if (stat_live(s, st))
             histogram(b, "autoswitch_upstream_latency_seconds", st, &st->latency);
-    help(b, "autoswitch_upstream_ttft_seconds", "histogram", "Streams: time to the first content sent to the client.");
+    metrics_help(b, "autoswitch_upstream_ttft_seconds", "histogram", "Streams: time to the first content sent to the client.");
     for (const struct stat_entry *st = stat_entries(); st; st = st->next)
         if (stat_live(s, st))
             histogram(b, "autoswitch_upstream_ttft_seconds", st, &st->ttft);
     for (size_t f = 0; f < ARRAY_LEN(health_families); f++) {
         const struct health_family *fam = &health_families[f];
-        help(b, fam->name, "gauge", fam->help);
+        metrics_help(b, fam->name, "gauge", fam->help);
         for (const struct health_entry *h = health_entries(); h; h = h->next) {
             if (!health_live(s, h))
                 continue;
             buf_printf(b, "%s{", fam->name);
-            label(b, "provider", h->provider, true);
-            label(b, "dialect", dialect_name(h->dialect), false);
-            label(b, "class", endpoint_class_name(h->cls), false);
-            label(b, "upstream", h->upstream, false);
+            metrics_label(b, "provider", h->provider, true);
+            metrics_label(b, "dialect", dialect_name(h->dialect), false);
+            metrics_label(b, "class", endpoint_class_name(h->cls), false);
+            metrics_label(b, "upstream", h->upstream, false);
             buf_printf(b, "} %g\n", health_value(h, fam->which));
         }
     }
@@ -369,10 +369,11 @@ void metrics_prometheus(struct buf *b, const struct snapshot *s)
     counter(b, "autoswitch_probes_total", "Recovery probes started.", counters.probes);
     counter(b, "autoswitch_reloads_total", "Successful config reloads.", counters.reloads);
     counter(b, "autoswitch_reload_failures_total", "Config reloads refused (bad file).", counters.reload_failures);
-    help(b, "autoswitch_buffered_bytes", "gauge", "Request bodies and answers held now (the max_buffered_bytes budget).");
+    metrics_help(b, "autoswitch_buffered_bytes", "gauge", "Request bodies and answers held now (the max_buffered_bytes budget).");
     buf_printf(b, "autoswitch_buffered_bytes %llu\n", (unsigned long long)budget_used());
-    help(b, "autoswitch_open_connections", "gauge", "Client connections open now.");
+    metrics_help(b, "autoswitch_open_connections", "gauge", "Client connections open now.");
     buf_printf(b, "autoswitch_open_connections %zu\n", server_conn_count());
-    help(b, "autoswitch_uptime_seconds", "gauge", "Seconds since start.");
+    metrics_help(b, "autoswitch_uptime_seconds", "gauge", "Seconds since start.");
     buf_printf(b, "autoswitch_uptime_seconds %llu\n", (unsigned long long)((wall_ms() - counters.start_wall_ms) / 1000));
+    metrics_keys(b);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "accounting.h"
 #include "budget.h"
 #include "dns.h"
 #include "log.h"
@@ -13,6 +14,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
+#include "util.h"
 
 static char *config_path;
 
@@ -82,6 +84,8 @@ void app_apply_settings(const struct config *cfg)
                  "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
                  (unsigned long long)nofile, conns);
     budget_set_limit(cfg->max_buffered_bytes);
+    acct_configure(cfg->usage_file, cfg, (int64_t)wall_ms());
+    acct_flush();   /* a reload is a moment a person may look at the file */
     if (dns_configure(cfg->resolv_conf, cfg->hosts_file) < 0)
         log_warn("dns: cannot read %s / %s, keeping the previous resolver settings", cfg->resolv_conf,
                  cfg->hosts_file);

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "accounting.h"
 #include "app.h"
+#include "billing.h"
 #include "client.h"
 #include "config.h"
 #include "dns.h"
@@ -203,6 +205,9 @@ static void teardown(void)
 {
     server_close_all();
     loop_run_once(0);   /* deferred frees: requests drop their snapshots */
+    acct_flush();       /* every finished request is charged by now */
+    acct_free();
+    bill_free();
     probe_stop_all();
     loop_run_once(0);   /* deferred frees: probes drop their entries */
     snapshot_release_current();

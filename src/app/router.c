@@ -49,6 +49,11 @@ static const struct route routes[] = {
     { "POST", "/api/admin/login", false, AUTH_ADMIN_LOGIN, CAP_LOGIN, false, admin_login },
     { "GET", "/api/admin/config", false, AUTH_ADMIN, CAP_SMALL, false, admin_config_get },
     { "POST", "/api/admin/config", false, AUTH_ADMIN, CAP_CONFIG, false, admin_config_post },
+    { "GET", "/api/admin/keys", false, AUTH_ADMIN, CAP_SMALL, true, admin_keys_get },
+    { "POST", "/api/admin/keys", false, AUTH_ADMIN, CAP_SMALL, false, admin_keys_create },
+    { "PUT", "/api/admin/keys/", true, AUTH_ADMIN, CAP_SMALL, false, admin_keys_change },
+    { "DELETE", "/api/admin/keys/", true, AUTH_ADMIN, CAP_SMALL, false, admin_keys_delete },
+    { "GET", "/api/admin/usage", false, AUTH_ADMIN, CAP_SMALL, true, admin_usage_get },
     { "GET", "/api/admin/logs", false, AUTH_ADMIN, CAP_SMALL, true, admin_logs_get },
     { "DELETE", "/api/admin/logs", false, AUTH_ADMIN, CAP_SMALL, false, admin_logs_delete },
 };
@@ -60,6 +65,7 @@ static const struct route proxy_route = { "POST", NULL, false, AUTH_CLIENT, CAP_
 struct routed {
     const struct route *rt;
     struct snapshot *snap;
+    struct principal who;    /* the client key of a /v1 route */
     size_t alloc;
 };
 
@@ -157,10 +163,11 @@ static enum dialect dialect_of(const struct request *r)
     return hp_find(r->hp.headers, r->hp.num_headers, "anthropic-version") ? DIALECT_ANTHROPIC : DIALECT_OPENAI;
 }
 
-static bool authorize(struct conn *c, const struct request *r, const struct route *rt, const struct config *cfg)
+static bool authorize(struct conn *c, const struct request *r, const struct route *rt, struct routed *rd)
 {
+    const struct config *cfg = rd->snap->cfg;
     switch (rt->auth) {
-    case AUTH_CLIENT: return auth_client(c, r, cfg, dialect_of(r));
+    case AUTH_CLIENT: return auth_client(c, r, rd->snap, dialect_of(r), &rd->who);
     case AUTH_ADMIN: return admin_authorize(c, r, cfg, ADMIN_KEY_HEADER);
     case AUTH_ADMIN_BEARER: return admin_authorize(c, r, cfg, ADMIN_BEARER);
     case AUTH_ADMIN_LOGIN: return admin_authorize(c, r, cfg, ADMIN_LOGIN);
@@ -226,16 +233,18 @@ static bool router_head(struct conn *c, struct request *r, uint64_t *max_body)
         return false;
     }
     r->quiet = rt->quiet;
-    if (!authorize(c, r, rt, s->cfg))
-        return false;
     size_t alloc;
     struct routed *rd = mem_get(sizeof *rd, &alloc);
     if (!rd) {
         reply_error(c, 503, "server_error", NULL, "out of memory");
         return false;
     }
-    *rd = (struct routed){ rt, snapshot_ref(s), alloc };
-    r->app = rd;
+    *rd = (struct routed){ .rt = rt, .snap = snapshot_ref(s), .alloc = alloc };
+    r->app = rd;   /* done() releases it, answered here or not */
+    if (!authorize(c, r, rt, rd))
+        return false;
+    if (rt->auth == AUTH_CLIENT)
+        r->who = &rd->who;
     uint64_t cap = body_cap(rt->cap, s->cfg);
     if (cap < *max_body)
         *max_body = cap;
@@ -253,8 +262,10 @@ static void router_done(struct conn *c, struct request *r)
     (void)c;
     struct routed *rd = r->app;
     r->app = NULL;
+    r->who = NULL;
     if (!rd)
         return;
+    keys_done(&rd->who, r->status);
     snapshot_unref(rd->snap);
     mem_put(rd, rd->alloc);
 }

@@ -24,6 +24,8 @@ struct free_block {
     struct free_block *next;
 };
 
+char buf_empty[1];
+
 static struct free_block *cache[MEM_CLASSES];
 static size_t cached_bytes;
 
@@ -199,6 +201,26 @@ void buf_trim(struct buf *b, size_t keep)
         b->data = NULL;
         b->start = b->end = b->cap = 0;
     }
+}
+
+void buf_shrink(struct buf *b, size_t min_cap)
+{
+    size_t len = b->end - b->start;
+    if (b->failed || b->cap <= min_cap || len > b->cap / 4)
+        return;
+    size_t cap = min_cap;
+    while (cap < len * 2)
+        cap *= 2;
+    char *p = mem_get(cap, &cap);
+    if (!p)
+        return;   /* keeping the larger block is fine */
+    if (len)
+        memcpy(p, b->data + b->start, len);
+    mem_put(b->data, b->cap);
+    b->data = p;
+    b->start = 0;
+    b->end = len;
+    b->cap = cap;
 }
 
 void buf_free(struct buf *b)

@@ -31,7 +31,10 @@ struct buf {
 
 #define BUF_INIT { NULL, 0, 0, 0, false }
 
-static inline char *buf_head(const struct buf *b) { return b->data + b->start; }
+/* An empty buffer's head: never NULL (pointer arithmetic on NULL is
+ * undefined even for + 0), never to be written. */
+extern char buf_empty[1];
+static inline char *buf_head(const struct buf *b) { return b->data ? b->data + b->start : buf_empty; }
 static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
 static inline char *buf_tail(const struct buf *b) { return b->data + b->end; }
 static inline size_t buf_room(const struct buf *b) { return b->cap - b->end; }
@@ -54,6 +57,16 @@ void buf_clear(struct buf *b);
 /* Release the memory when the buffer is empty and larger than keep bytes:
  * idle connections should not sit on the peak of their traffic. */
 void buf_trim(struct buf *b, size_t keep);
+/* Give memory back while data is still queued: when less than a quarter
+ * of a block larger than min_cap is in use, move the data to a block
+ * twice its size (at least min_cap).  What a queue that drains slowly
+ * holds then stays near what it has left to send. */
+void buf_shrink(struct buf *b, size_t min_cap);
+/* Bytes of memory the buffer holds (its block). */
+static inline size_t buf_capacity(const struct buf *b)
+{
+    return b->cap;
+}
 void buf_free(struct buf *b);
 /* The contents as a C string: a NUL is kept after the last byte (not
  * counted in the length).  "" when out of memory. */

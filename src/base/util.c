@@ -2,6 +2,8 @@
 
 #include "buf.h"
 
+#include <bearssl.h>
+
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -297,4 +299,37 @@ void redact_secrets(char *s)
         }
         i++;
     }
+}
+
+void sha256(const void *p, size_t n, uint8_t out[32])
+{
+    br_sha256_context ctx;
+    br_sha256_init(&ctx);
+    br_sha256_update(&ctx, p, n);
+    br_sha256_out(&ctx, out);
+}
+
+/* Days from the civil date (the proleptic Gregorian calendar), after
+ * Howard Hinnant's well-known algorithm, written out here. */
+static int64_t civil_days(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+int64_t date_days(const char *s, size_t n)
+{
+    long long y, m, d;
+    if (n != 10 || s[4] != '-' || s[7] != '-' || parse_int(s, 4, 1970, 9999, &y) < 0 ||
+        parse_int(s + 5, 2, 1, 12, &m) < 0 || parse_int(s + 8, 2, 1, 31, &d) < 0)
+        return -1;
+    static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if ((unsigned)d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
+        return -1;
+    return civil_days(y, (unsigned)m, (unsigned)d);
 }

@@ -53,6 +53,12 @@ uint64_t wall_ms(void);
  * bad escape, an encoded NUL, or when it does not fit. */
 int url_decode(const char *src, size_t n, char *out, size_t cap);
 
+/* SHA-256 of p[0, n) (BearSSL's). */
+void sha256(const void *p, size_t n, uint8_t out[32]);
+/* Days since 1970-01-01 of the date "YYYY-MM-DD" (s[0, n)); -1 when it is
+ * not a valid date of years 1970-9999. */
+int64_t date_days(const char *s, size_t n);
+
 /* Mask what looks like a credential in s (in place): "sk-..." / "sk_..."
  * tokens, the token after "Bearer ", and the value after "api_key" /
  * "api-key" / "apikey" and '=' or ':'.  Each becomes its first 3 bytes and

@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "netaddr.h"
+#include "util.h"
 
 #define MEMORY_NAME "<memory>"
 #define DEFAULT_MAX_RETRIES 1
@@ -329,7 +330,7 @@ enum num_rc { NUM_OK = 0, NUM_SYNTAX = -1, NUM_RANGE = -2, NUM_NEGATIVE = -3 };
 
 /* Decimal with an optional sign, nothing else: "1.5", "12x", "0x10" and
  * " 1" are not integers. */
-static enum num_rc parse_int(const char *s, int *out)
+static enum num_rc parse_int32(const char *s, int *out)
 {
     bool neg = *s == '-';
     if (*s == '-' || *s == '+')
@@ -604,6 +605,54 @@ static const char *check_header_name(const char *v)
     return is_token(v) && !reserved_header(v) ? NULL : "cannot be forwarded (not a header name, or set by the gateway)";
 }
 
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+static int check_sha256(struct cfg_parser *p, void *obj)
+{
+    struct cfg_client_key *k = obj;
+    if (strlen(k->key_sha256) != 64)
+        return fail(p, p->mark, "must be 64 hex digits (the SHA-256 of the key)");
+    for (int i = 0; i < 32; i++) {
+        int hi = hexval(k->key_sha256[2 * i]), lo = hexval(k->key_sha256[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return fail(p, p->mark, "must be 64 hex digits (the SHA-256 of the key)");
+        k->digest[i] = (uint8_t)(hi * 16 + lo);
+    }
+    return 0;
+}
+
+static int check_expires(struct cfg_parser *p, void *obj)
+{
+    struct cfg_client_key *k = obj;
+    if ((k->expires_day = date_days(k->expires, strlen(k->expires))) < 0)
+        return fail(p, p->mark, "must be a date YYYY-MM-DD");
+    return 0;
+}
+
+static int close_key(struct cfg_parser *p, void *obj)
+{
+    struct cfg_client_key *k = obj;
+    if (!k->name)
+        return fail(p, p->mark, "name is required");
+    if (!k->key == !k->key_sha256)
+        return fail(p, p->mark, "give key or key_sha256 (one of them)");
+    if (k->key)
+        sha256(k->key, strlen(k->key), k->digest);
+    if (!k->expires)
+        k->expires_day = -1;
+    struct cfg_client_key *first = p->cfg->keys;
+    for (struct cfg_client_key *o = first; o < k; o++) {
+        if (strcmp(o->name, k->name) == 0)
+            return fail(p, p->mark, "duplicate key name \"%s\"", k->name);
+        if (memcmp(o->digest, k->digest, sizeof k->digest) == 0)
+            return fail(p, p->mark, "the same key as \"%s\"", o->name);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Tables: the one schema (config_schema.h)                            */
 
@@ -703,6 +752,25 @@ const struct cfg_schema cfg_schema_provider = {
     offsetof(struct cfg_provider, given), close_provider,
 };
 
+static const struct cfg_key client_key_keys[] = {
+    { .name = "name", .type = CFG_STR, .rule = CFG_NONEMPTY, .flags = A, F(struct cfg_client_key, name) },
+    RAWSTR(struct cfg_client_key, key, CFG_EMPTY_NULL, A | CFG_K_SECRET),
+    { .name = "key_sha256", .type = CFG_STR, .rule = CFG_EMPTY_NULL, .flags = A,
+      F(struct cfg_client_key, key_sha256), .check = check_sha256 },
+    STRLIST(struct cfg_client_key, models, n_models, CFG_NONEMPTY, A),
+    INT(struct cfg_client_key, rpm, CFG_NONNEG, A),
+    INT(struct cfg_client_key, max_concurrent, CFG_NONNEG, A),
+    U64(struct cfg_client_key, daily_tokens, CFG_ANY, A),
+    { .name = "expires", .type = CFG_STR, .rule = CFG_EMPTY_NULL, .flags = A, F(struct cfg_client_key, expires),
+      .check = check_expires },
+    BOOL(struct cfg_client_key, disabled, A),
+};
+
+const struct cfg_schema cfg_schema_client_key = {
+    "client key", client_key_keys, sizeof client_key_keys / sizeof client_key_keys[0],
+    offsetof(struct cfg_client_key, given), close_key,
+};
+
 static const struct cfg_key top_keys[] = {
     /* An empty client key would let "Bearer " through: refuse it. */
     STRLIST(struct config, api_keys, n_api_keys, CFG_NONEMPTY, 0),
@@ -725,6 +793,10 @@ static const struct cfg_key top_keys[] = {
     { .name = "trusted_proxies", .type = CFG_STRLIST, .rule = CFG_NONEMPTY, .off = offsetof(struct config, trusted_proxies),
       .aux_off = offsetof(struct config, n_trusted_proxies), .check_item = check_prefix },
     U64(struct config, max_buffered_bytes, CFG_POSITIVE, 0),
+    { .name = "keys", .type = CFG_LIST, .flags = A, .off = offsetof(struct config, keys),
+      .aux_off = offsetof(struct config, n_keys), .item_size = sizeof(struct cfg_client_key),
+      .item = &cfg_schema_client_key },
+    STR(struct config, usage_file, CFG_EMPTY_NULL, 0),
     STR(struct config, listen, CFG_EMPTY_NULL, 0),
     U64(struct config, max_body_bytes, CFG_POSITIVE, 0),
     INT(struct config, max_connections, CFG_POSITIVE, 0),
@@ -970,7 +1042,7 @@ static int store_value(struct cfg_parser *p, const struct cfg_key *d, void *obj,
     int rc = 0;
     if (d->type == CFG_INT) {
         int v = 0;
-        enum num_rc n = parse_int(val, &v);
+        enum num_rc n = parse_int32(val, &v);
         if (n != NUM_OK)
             rc = num_error(p, m, n, val);
         else if ((rc = check_int_rule(p, m, d->rule, v)) == 0)
@@ -1526,6 +1598,17 @@ void config_free(struct config *c)
     free(c->hosts_file);
     free_strv(c->forward_headers, c->n_forward_headers);
     free_strv(c->trusted_proxies, c->n_trusted_proxies);
+    for (size_t i = 0; i < c->n_keys; i++) {
+        struct cfg_client_key *k = &c->keys[i];
+        free(k->name);
+        free(k->key);
+        free(k->key_raw);
+        free(k->key_sha256);
+        free_strv(k->models, k->n_models);
+        free(k->expires);
+    }
+    free(c->keys);
+    free(c->usage_file);
     for (size_t i = 0; i < c->n_providers; i++)
         provider_free(&c->providers[i]);
     free(c->providers);

@@ -43,6 +43,7 @@ enum cfg_continuation {
 };
 
 struct health_entry;   /* owned by the health module, linked after load */
+struct key_state;      /* owned by the keys module, linked after load */
 struct stat_entry;
 
 struct cfg_url {
@@ -102,6 +103,25 @@ struct cfg_provider {
     struct cfg_url aurl;      /* anthropic_base_url (host NULL when none) */
 };
 
+/* A named client key (`keys:`): who may call, which aliases, how much. */
+struct cfg_client_key {
+    uint64_t given;           /* keys the file gave (config_schema.h) */
+    char *name;               /* required, unique: what logs, usage and metrics show */
+    char *key;                /* the bearer token, or NULL when key_sha256 is given */
+    char *key_raw;
+    char *key_sha256;         /* hex SHA-256 of the token (the file need not hold it) */
+    char **models;            /* allowed aliases, * globs; none = all */
+    size_t n_models;
+    int rpm;                  /* requests in any 60 s; 0 = no limit */
+    int max_concurrent;       /* requests in flight; 0 = no limit */
+    uint64_t daily_tokens;    /* tokens per local day; 0 = no limit */
+    char *expires;            /* "YYYY-MM-DD": refused from 00:00 local time of that day */
+    bool disabled;
+    uint8_t digest[32];       /* SHA-256 of the token, from key or key_sha256 */
+    int64_t expires_day;      /* days since 1970-01-01 of expires, -1 when none */
+    struct key_state *state;  /* runtime link (policy/keys.h), NULL after load */
+};
+
 /* Where a top-level key's text is in the file, so the admin API can
  * rewrite just those parts and keep the rest of the file as it is. */
 struct cfg_span {
@@ -134,6 +154,9 @@ struct config {
     char **trusted_proxies;     /* addresses whose X-Forwarded-For names the client */
     size_t n_trusted_proxies;
     uint64_t max_buffered_bytes;   /* request bodies and whole answers held at once, default 64 MiB */
+    struct cfg_client_key *keys;   /* (new) named client keys */
+    size_t n_keys;
+    char *usage_file;           /* (new) where usage is kept across restarts, or NULL */
     /* (new) keys */
     char *listen;               /* address, NULL = all IPv4 and IPv6 */
     uint64_t max_body_bytes;    /* default 32 MiB; must be > 0 */

@@ -82,6 +82,7 @@ struct cfg_schema {
 extern const struct cfg_schema cfg_schema_top;
 extern const struct cfg_schema cfg_schema_provider;
 extern const struct cfg_schema cfg_schema_mapping;
+extern const struct cfg_schema cfg_schema_client_key;
 
 /* The key named name, or NULL; its index is key - schema->keys. */
 const struct cfg_key *cfg_key_find(const struct cfg_schema *s, const char *name);

@@ -122,3 +122,36 @@ int rewrite_prefill(const char *body, size_t len, const char *text, size_t n, en
     r |= buf_append(out, body + rclose, len - rclose);
     return r < 0 ? -1 : 0;
 }
+
+int rewrite_include_usage(const char *body, size_t len, struct buf *out)
+{
+    struct json_val root, opts, inc;
+    struct json_error err;
+    if (json_parse(body, len, &root, &err) < 0 || root.type != JSON_OBJECT)
+        return -1;
+    static const char member[] = "\"stream_options\":{\"include_usage\":true}";
+    struct span_edit e;
+    if (!json_get(body, root, "stream_options", &opts)) {
+        /* A new first member: "{" member ("," when others follow). */
+        bool empty = json_is_empty(body, root);
+        struct buf ins = BUF_INIT;
+        buf_append_str(&ins, member);
+        if (!empty)
+            buf_append(&ins, ",", 1);
+        e = (struct span_edit){ root.start + 1, root.start + 1, buf_head(&ins), buf_len(&ins) };
+        int rc = buf_failed(&ins) ? -1 : rewrite_spans(body, len, &e, 1, out);
+        buf_free(&ins);
+        return rc;
+    }
+    if (opts.type != JSON_OBJECT) {
+        static const char obj[] = "{\"include_usage\":true}";
+        e = (struct span_edit){ opts.start, opts.end, obj, sizeof obj - 1 };
+    } else if (json_get(body, opts, "include_usage", &inc)) {
+        e = (struct span_edit){ inc.start, inc.end, "true", 4 };
+    } else if (json_is_empty(body, opts)) {
+        e = (struct span_edit){ opts.start + 1, opts.start + 1, "\"include_usage\":true", 21 };
+    } else {
+        e = (struct span_edit){ opts.start + 1, opts.start + 1, "\"include_usage\":true,", 22 };
+    }
+    return rewrite_spans(body, len, &e, 1, out);
+}

@@ -37,6 +37,12 @@ enum prefill_kind {
 int rewrite_prefill(const char *body, size_t len, const char *text, size_t n, enum prefill_kind kind,
                     struct buf *out);
 
+/* A stream request that also asks for usage: body (a JSON object) with
+ * "stream_options": {"include_usage": true}, whatever stream_options held
+ * before (absent, null, an object without it or with false).  0, or -1
+ * when body is not an object or out of memory. */
+int rewrite_include_usage(const char *body, size_t len, struct buf *out);
+
 /* One replacement: text[start, end) becomes with[0, len). */
 struct span_edit {
     size_t start;

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "keys.h"
 #include "reply.h"
 #include "util.h"
 
@@ -47,26 +48,40 @@ static bool anthropic(const struct request *r)
     return hp_find(r->hp.headers, r->hp.num_headers, "anthropic-version") != NULL;
 }
 
+/* A key with a models list sees only those aliases. */
+static bool listed(const struct request *r, const char *alias)
+{
+    const struct principal *who = r->who;
+    return !who || keys_allows(who, alias);
+}
+
 void models_list(struct conn *c, struct request *r, struct snapshot *s)
 {
     bool an = anthropic(r);
     const struct alias_index *ix = &s->idx[an ? DIALECT_ANTHROPIC : DIALECT_OPENAI];
     struct buf b = BUF_INIT;
+    const char *first = NULL, *last = NULL;
     buf_append_str(&b, an ? "{\"data\":[" : "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < ix->n; i++) {
-        if (i)
+        const char *name = ix->aliases[i].name;
+        if (!listed(r, name))
+            continue;
+        if (first)
             buf_append(&b, ",", 1);
+        if (!first)
+            first = name;
+        last = name;
         if (an)
-            append_anthropic(&b, ix->aliases[i].name);
+            append_anthropic(&b, name);
         else
-            append_model(&b, ix->aliases[i].name);
+            append_model(&b, name);
     }
     if (an) {
         buf_append_str(&b, "],\"has_more\":false,\"first_id\":");
-        if (ix->n) {
-            json_append_str(&b, ix->aliases[0].name, strlen(ix->aliases[0].name));
+        if (first) {
+            json_append_str(&b, first, strlen(first));
             buf_append_str(&b, ",\"last_id\":");
-            json_append_str(&b, ix->aliases[ix->n - 1].name, strlen(ix->aliases[ix->n - 1].name));
+            json_append_str(&b, last, strlen(last));
         } else {
             buf_append_str(&b, "null,\"last_id\":null");
         }
@@ -89,7 +104,7 @@ void models_get(struct conn *c, struct request *r, struct snapshot *s)
     }
     bool an = anthropic(r);
     const struct alias_entry *a = snapshot_alias(s, an ? DIALECT_ANTHROPIC : DIALECT_OPENAI, id, strlen(id));
-    if (!a) {
+    if (!a || !listed(r, a->name)) {
         reply_api_error(c, an ? DIALECT_ANTHROPIC : DIALECT_OPENAI, 404, "not_found_error", "model_not_found",
                         "model %s not found", id);
         return;

@@ -12,6 +12,7 @@
 
 #include "attempt.h"
 #include "balance.h"
+#include "billing.h"
 #include "budget.h"
 #include "client.h"
 #include "counters.h"
@@ -43,6 +44,8 @@ struct proxy {
     bool trial;                   /* the attempt is a recovering model's trial (balance.h) */
     bool continued;               /* a continuation was started */
     bool streamed;                /* the client's answer is a stream */
+    bool hide_usage;              /* this attempt asks for usage the client did not (billing.h) */
+    struct bill bill;
     const struct candidate *first;   /* the candidate whose answer the client got first */
     struct upstream *up;
     struct attempt att;
@@ -121,6 +124,7 @@ static void report(struct proxy *p, const struct att_outcome *o)
     struct health_entry *h = p->health;
     struct stat_entry *st = p->cur->stat;
     const struct config *cfg = p->snap->cfg;
+    bill_attempt(&p->bill, p->cur, o);
     if (p->in_flight && h->in_flight)
         h->in_flight--;
     p->in_flight = false;
@@ -305,6 +309,7 @@ static bool act(struct proxy *p, const struct att_action *a)
     case ACT_FINISH:
         count_finish(p, a);
         on_ended_attempt(p, a);
+        bill_note(&p->bill, &conn_request(p->client)->note);
         conn_end(p->client);
         proxy_finish(p);
         return false;
@@ -313,6 +318,8 @@ static bool act(struct proxy *p, const struct att_action *a)
         proxy_finish(p);
         return false;
     case ACT_RETRY:
+        if (a->outcome && a->outcome->option_refused)
+            bill_option_refused(p->cur->prov->name);
         count_retry(p, a);
         on_ended_attempt(p, a);
         p->waiting_retry = true;
@@ -454,7 +461,7 @@ static int build_body(struct proxy *p, enum att_cont cont, struct buf *out)
             return -1;
         return 0;
     }
-    if (cont == CONT_NONE || cont == CONT_REPLAY)
+    if ((cont == CONT_NONE || cont == CONT_REPLAY) && !p->hide_usage)
         return rewrite_request(b, p->rb.root, p->cur->map->upstream, prov->exclude_params, prov->n_exclude, out);
     struct buf plain = BUF_INIT;
     size_t tlen;
@@ -462,7 +469,15 @@ static int build_body(struct proxy *p, enum att_cont cont, struct buf *out)
     enum prefill_kind k = cont == CONT_PREFIX ? PREFILL_PREFIX
                           : cont == CONT_CONTINUE_FINAL ? PREFILL_CONTINUE_FINAL : PREFILL_PLAIN;
     int rc = rewrite_request(b, p->rb.root, p->cur->map->upstream, prov->exclude_params, prov->n_exclude, &plain);
-    if (rc == 0)
+    if (rc == 0 && p->hide_usage) {
+        struct buf with = BUF_INIT;
+        rc = rewrite_include_usage(buf_head(&plain), buf_len(&plain), &with);
+        buf_free(&plain);
+        plain = with;
+    }
+    if (rc == 0 && (cont == CONT_NONE || cont == CONT_REPLAY))
+        rc = buf_append(out, buf_head(&plain), buf_len(&plain));
+    else if (rc == 0)
         rc = rewrite_prefill(buf_head(&plain), buf_len(&plain), text, tlen, k, out);
     buf_free(&plain);
     return rc;
@@ -502,6 +517,7 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
      * served; a continued stream keeps the first part's. */
     const struct candidate *named = cont != CONT_NONE && p->first ? p->first : p->cur;
     bool upstream = named->prov->response_model == CFG_MODEL_UPSTREAM;
+    p->hide_usage = bill_inject_usage(p->ep, &p->rb, prov);
     struct att_target t = {
         .model_retries = prov->model_retries,
         .timeout_ms = (uint64_t)prov->timeout * 1000u,
@@ -509,6 +525,7 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
         .model = upstream ? named->map->upstream : p->alias->name,
         .cont = cont,
         .label = label,
+        .hide_usage_chunk = p->hide_usage,
     };
     att_start(&p->att, &t, loop_now());
     p->t_attempt = loop_clock();
@@ -613,12 +630,23 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
         proxy_free_deferred(p);
         return;
     }
+    struct principal *who = r->who;
+    if (who && !keys_allows(who, p->rb.model)) {
+        keys_refused(who, KR_MODEL);
+        reply_api_error(c, ep->dialect, 403, "invalid_request_error", "model_not_allowed",
+                        "This API key may not use the model `%s`.", p->rb.model);
+        proxy_free_deferred(p);
+        return;
+    }
     if (!(p->alias = snapshot_alias(s, ep->dialect, p->rb.model, strlen(p->rb.model)))) {
         reply_api_error(c, ep->dialect, 404, "invalid_request_error", "model_not_found",
                         "The model `%s` does not exist or you do not have access to it.", p->rb.model);
         proxy_free_deferred(p);
         return;
     }
+    if (who)
+        keys_count(who, (int64_t)wall_ms());
+    p->bill = (struct bill){ .who = who, .alias = p->alias->name, .dialect = ep->dialect };
     p->client = c;
     if (r->query)
         buf_printf(&p->query, "?%.*s", (int)r->query_len, r->query);

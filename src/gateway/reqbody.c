@@ -66,6 +66,9 @@ static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *
         (!json_get(b, rb->root, "messages", &v) || v.type != JSON_ARRAY || json_is_empty(b, v)))
         return bad(c, ep, "messages is required");
     rb->stream = json_get(b, rb->root, "stream", &v) && v.type == JSON_TRUE;
+    struct json_val inc;
+    rb->wants_usage = json_get(b, rb->root, "stream_options", &v) && v.type == JSON_OBJECT &&
+                      json_get(b, v, "include_usage", &inc) && inc.type == JSON_TRUE;
     return 0;
 }
 

@@ -23,6 +23,7 @@ struct reqbody {
     uint64_t charge;               /* ... with its count in the budget (budget.h) */
     char model[MODEL_NAME_MAX + 1];
     bool stream;
+    bool wants_usage;              /* stream_options.include_usage: true (the client reads the usage chunk) */
     struct json_val root;          /* a JSON body: its top-level object */
     struct buf form_ctype;         /* a multipart body: the client's Content-Type ... */
     struct mp_field form_model;    /* ... and where its model field's value is */

@@ -171,6 +171,11 @@ void att_free(struct attempt *a)
 
 static void reset_attempt(struct attempt *a)
 {
+    /* Per stream flags start over with each attempt, before its head:
+     * the timers read them (att_due). */
+    a->cont_forwarding = a->cont_bad = a->diverged = false;
+    a->stream_broken = a->error_first = false;
+    a->text.end = a->text.start + a->text_sent;
     a->status = 0;
     a->ctype[0] = '\0';
     a->retry_after_ms = -1;
@@ -224,11 +229,14 @@ const struct buf *att_head_lines(const struct attempt *a)
 
 void att_set_outcome(struct attempt *a, enum att_out_kind kind, bool counts, const char *reason)
 {
+    a->out.delivered = a->tgt.cont == CONT_NONE ? a->committed : a->cont_forwarding;
     a->out.kind = kind;
     a->out.counts = counts;
     a->out.status = a->status;
-    if (reason)
+    if (reason) {
         snprintf(a->out.reason, sizeof a->out.reason, "%s", reason);
+        redact_secrets(a->out.reason);   /* it goes to logs and /internal/stats */
+    }
     a->phase = PH_IDLE;
 }
 
@@ -297,8 +305,11 @@ void att_failed(struct attempt *a, enum fail_class fc, int status, const char *r
     a->last_busy = false;
     a->last_local = false;
     snprintf(a->last_error, sizeof a->last_error, "%s", reason);
+    redact_secrets(a->last_error);
     if (a->committed) {
-        /* Nothing sent can be taken back: continue elsewhere, or end. */
+        /* Nothing sent can be taken back: continue elsewhere, or end.  The
+         * text of an event not complete was never the client's. */
+        a->text.end = a->text.start + a->text_sent;
         att_set_outcome(a, OUT_FAILURE, fc != FC_SOFT, reason);
         if (!a->cont_forwarding && a->tgt.cont == CONT_NONE)
             snprintf(a->broken_reason, sizeof a->broken_reason, "%s", reason);
@@ -358,7 +369,7 @@ void att_end_stream_with_error(struct attempt *a, const char *reason, bool with_
     snprintf(clean, sizeof clean, "%s", reason[0] ? reason : "upstream stream broken");
     redact_secrets(clean);
     if (a->mid_event)
-        buf_append(&b, "\n", 1);   /* end whatever event was in progress */
+        buf_append(&b, "\n\n", 2);   /* end whatever line and event were in progress */
     apierr_event(&b, a->pol.dialect, clean);
     att_send(a, buf_head(&b), buf_len(&b));
     buf_free(&b);
@@ -518,10 +529,12 @@ void att_head(struct attempt *a, const struct hp_response *res, uint64_t now, ti
 /* "status N: message" of an answer, for logs and the 502. */
 static void describe(const struct attempt *a, char *out, size_t cap)
 {
-    char msg[200];
+    /* Redacted whole, then cut: a key split by the cut would escape it. */
+    char msg[ATT_REASON_MAX];
     answer_error_message(buf_head(&a->body), buf_len(&a->body), msg, sizeof msg);
+    redact_secrets(msg);
     if (msg[0])
-        snprintf(out, cap, "status %d: %s", a->status, msg);
+        snprintf(out, cap, "status %d: %.200s", a->status, msg);
     else
         snprintf(out, cap, "status %d", a->status);
 }
@@ -627,6 +640,15 @@ static void end_relayed(struct attempt *a, uint64_t now)
     describe(a, reason, sizeof reason);
     if (a->committed) {
         att_failed(a, FC_SOFT, a->status, reason, now);
+        return;
+    }
+    if (a->status == 400 && a->tgt.hide_usage_chunk &&
+        mem_find(buf_head(&a->body), buf_len(&a->body), "stream_options", 14)) {
+        /* The provider does not take the include_usage the gateway added on
+         * its own: the same request again without it (the caller notes it). */
+        att_set_outcome(a, OUT_FAILURE, false, reason);
+        a->out.option_refused = true;
+        retry_same(a, 0);
         return;
     }
     if (a->status == 400 && att_is_context_error(buf_head(&a->body), buf_len(&a->body))) {

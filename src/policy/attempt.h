@@ -88,7 +88,6 @@ struct att_policy {
     uint64_t deadline;            /* request_timeout: absolute ms until commit; 0 = none */
     uint64_t idle_ms;             /* streams: longest gap between bytes */
     size_t keep_text;             /* bytes of sent text kept for continuation; 0 = none */
-    bool hide_usage_chunk;        /* the gateway asked for include_usage: drop that chunk */
     uint32_t seed;                /* jitter of backoffs */
 };
 
@@ -100,6 +99,7 @@ struct att_target {
     const char *model;            /* "model" of answers and events becomes this (NULL: unchanged) */
     enum att_cont cont;           /* CONT_NONE, or how this attempt continues a broken stream */
     const char *label;            /* "provider/upstream", for the resumed comment */
+    bool hide_usage_chunk;        /* the gateway asked for include_usage on its own: drop that chunk */
 };
 
 /* How the transport failed. */
@@ -126,6 +126,8 @@ struct att_outcome {
     int64_t ttft_ms;               /* streams: start to first content, -1 when none */
     bool has_usage;
     struct tokens usage;           /* what this attempt's answer said it used */
+    bool delivered;                /* bytes of this attempt reached the client */
+    bool option_refused;           /* a 400 refused the stream_options the gateway added */
     char reason[ATT_REASON_MAX];
 };
 
@@ -204,7 +206,9 @@ struct attempt {
     int fallback_status;
     char fallback_ctype[160];
     /* continuation */
-    struct buf text;               /* text the client has, decoded */
+    struct buf text;               /* text the client has, decoded (the event being read may add
+                                      to it: up to text_sent it is in complete, kept events) */
+    size_t text_sent;
     bool text_lost;                /* more than keep_text, or not continuable */
     bool cont_forwarding;          /* a continuation's content has started */
     bool cont_bad;                 /* the continuation answered other than with text */

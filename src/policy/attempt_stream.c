@@ -264,8 +264,11 @@ static void write_data(struct attempt *a, const char *line, const char *s, size_
 static void end_event(struct attempt *a, const char *eol, size_t eol_len)
 {
     buf_append(&a->ev, eol, eol_len);
-    if (a->ev_drop && !a->ev_pass)
+    if (a->ev_drop && !a->ev_pass) {
         a->ev.end = a->ev.start + a->ev_start;
+        a->text.end = a->text.start + a->text_sent;   /* its text was never the client's */
+    }
+    a->text_sent = buf_len(&a->text);
     a->ev_start = buf_len(&a->ev);
     a->ev_drop = a->ev_pass = false;
 }
@@ -278,6 +281,7 @@ static void on_error_event(struct attempt *a, const struct ev_info *ev)
     else
         a->stream_broken = true;
     snprintf(a->stream_err, sizeof a->stream_err, "%s", ev->msg);
+    redact_secrets(a->stream_err);
 }
 
 /* A data line.  -1 stops the splitter: the attempt is decided. */
@@ -291,7 +295,7 @@ static int on_data(struct attempt *a, const char *line, const char *s, size_t n,
         a->out.has_usage = true;
     }
     /* The data line decides for its event, whatever its event: line said. */
-    a->ev_drop = ev.usage_only && a->pol.hide_usage_chunk;
+    a->ev_drop = ev.usage_only && a->tgt.hide_usage_chunk;
     a->saw_finish |= ev.finish;
     if (ev.kind == EVK_DONE)
         a->saw_done = true;
@@ -389,6 +393,8 @@ static bool complete(const struct attempt *a)
 static void finish_ok(struct attempt *a)
 {
     flush(a);
+    if (a->mid_event)
+        att_send(a, "\n\n", 2);   /* a long line passed in pieces: end its event first */
     add_end_marker(a);
     att_set_outcome(a, OUT_SUCCESS, false, NULL);
     att_queue(a, ACT_FINISH);
@@ -488,8 +494,12 @@ void stream_feed(struct attempt *a, const char *p, size_t n, uint64_t now)
 void stream_ended(struct attempt *a, uint64_t now)
 {
     sse_finish(&a->sse, on_line, a);
-    /* A last event without its blank line still counts as complete. */
-    if (buf_len(&a->ev) > a->ev_start && !a->ev_drop)
-        a->ev_start = buf_len(&a->ev);
+    /* A last event without its blank line still counts as complete: end
+     * it, so whatever follows (our [DONE]) is an event of its own. */
+    if (buf_len(&a->ev) > a->ev_start) {
+        if (buf_head(&a->ev)[buf_len(&a->ev) - 1] != '\n')
+            buf_append(&a->ev, "\n", 1);
+        end_event(a, "\n", 1);
+    }
     check(a, now, true);
 }

@@ -24,6 +24,7 @@ struct counters {
     uint64_t timeouts;          /* requests that ran out of request_timeout (504) */
     uint64_t trials;            /* half-open trials of recovering models */
     uint64_t probes;
+    uint64_t invalid_keys;      /* /v1 requests with an unknown client key (401) */
     uint64_t reloads;
     uint64_t reload_failures;
     uint64_t start_wall_ms;

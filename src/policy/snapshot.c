@@ -1,9 +1,11 @@
 #include "snapshot.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "health.h"
+#include "keys.h"
 
 static struct snapshot *current;
 
@@ -53,6 +55,41 @@ static void unlink_health(struct snapshot *s)
     }
 }
 
+/* Link every named key to its state, and give the legacy api_keys and an
+ * open gateway theirs: the ones that exist (a reload keeps the limiter's
+ * window and the day's tokens) or new ones. */
+static int link_keys(struct snapshot *s)
+{
+    struct config *cfg = s->cfg;
+    for (size_t i = 0; i < cfg->n_keys; i++)
+        if (!(cfg->keys[i].state = key_state_get(cfg->keys[i].name)))
+            return -1;
+    if (cfg->n_api_keys && !(s->legacy = calloc(cfg->n_api_keys, sizeof *s->legacy)))
+        return -1;
+    for (size_t i = 0; i < cfg->n_api_keys; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "api_keys[%zu]", i);
+        if (!(s->legacy[i] = key_state_get(name)))
+            return -1;
+    }
+    if (!cfg->n_keys && !cfg->n_api_keys && !(s->open = key_state_get(KEY_OPEN_NAME)))
+        return -1;
+    return 0;
+}
+
+static void unlink_keys(struct snapshot *s)
+{
+    struct config *cfg = s->cfg;
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        key_state_put(cfg->keys[i].state);
+        cfg->keys[i].state = NULL;
+    }
+    for (size_t i = 0; s->legacy && i < cfg->n_api_keys; i++)
+        key_state_put(s->legacy[i]);
+    free(s->legacy);
+    key_state_put(s->open);
+}
+
 static void free_index(struct alias_index *ix)
 {
     for (size_t i = 0; i < ix->n; i++) {
@@ -67,6 +104,7 @@ static void free_index(struct alias_index *ix)
 static void snapshot_free(struct snapshot *s)
 {
     unlink_health(s);
+    unlink_keys(s);
     for (int d = 0; d < CFG_DIALECTS; d++)
         free_index(&s->idx[d]);
     config_free(s->cfg);
@@ -151,7 +189,8 @@ struct snapshot *snapshot_new(struct config *cfg)
     }
     s->refs = 1;
     s->cfg = cfg;
-    if (link_health(s) < 0 || build_index(s, DIALECT_OPENAI) < 0 || build_index(s, DIALECT_ANTHROPIC) < 0) {
+    if (link_health(s) < 0 || link_keys(s) < 0 || build_index(s, DIALECT_OPENAI) < 0 ||
+        build_index(s, DIALECT_ANTHROPIC) < 0) {
         snapshot_free(s);
         return NULL;
     }

@@ -38,10 +38,14 @@ struct alias_index {
     size_t n;
 };
 
+struct key_state;
+
 struct snapshot {
     unsigned refs;
     struct config *cfg;
     struct alias_index idx[CFG_DIALECTS];
+    struct key_state **legacy;     /* the state of each api_keys entry ("api_keys[i]") */
+    struct key_state *open;        /* the state of an open gateway's callers ("(open)") */
 };
 
 /* Build a snapshot that owns cfg (freed with it).  NULL when out of memory

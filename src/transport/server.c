@@ -21,6 +21,7 @@
 #define LINGER_MAX_BYTES (64u << 20)  /* a body refused at its head may still be on its way */
 #define REJECT_LINGER_MAX 256        /* extra sockets kept only to deliver a 503 */
 #define IN_KEEP_BYTES 4096           /* idle buffers above this are released */
+#define OUT_SHRINK_MIN (64u * 1024)  /* a draining answer queue shrinks to no less than this */
 
 enum conn_state {
     ST_HEAD,       /* reading a request head (or idle between requests) */
@@ -124,9 +125,11 @@ static void give_back_body(struct request *r)
 }
 
 /* The budget follows the output queue's length. */
+/* The budget sees the memory the queue holds (its block), not only the
+ * bytes left in it: a queue the client drains slowly keeps its block. */
 static void out_sync(struct conn *c)
 {
-    uint64_t len = buf_len(&c->out);
+    uint64_t len = buf_len(&c->out) ? buf_capacity(&c->out) : 0;
     if (len > c->out_charge)
         budget_add(len - c->out_charge);
     else
@@ -149,6 +152,7 @@ static void request_reset(struct request *r)
     r->is_head = false;
     r->quiet = false;
     r->cors = false;
+    r->who = NULL;
     r->status = 0;
     r->bytes_out = 0;
 }
@@ -698,6 +702,8 @@ static void conn_flush(struct conn *c)
         buf_trim(&c->out, IN_KEEP_BYTES);
         if (c->state == ST_CLOSING)
             start_linger(c);
+    } else {
+        buf_shrink(&c->out, OUT_SHRINK_MIN);
     }
     out_sync(c);
     if (c->out_paused && buf_len(&c->out) < SRV_OUT_LOW) {

@@ -90,6 +90,7 @@ struct request {
     char client[46];              /* the client's address for limits and logs: the peer, or what a
                                      trusted proxy says (set by head()) */
     void *app;                    /* the application's own state, from head() to done() */
+    void *who;                    /* the caller, as the application identified it (opaque here) */
 };
 
 /* Start listening on addr (NULL: all IPv4 and IPv6) and port.  0 or -1

@@ -222,6 +222,7 @@ enum upstream_state { UP_HEAD, UP_BODY };
 struct h {
     struct attempt a;
     struct att_policy pol;
+    bool hide_usage;                 /* include_usage injected: every target hides the chunk */
     bool continuable;                /* the endpoint's `continuable` */
     struct cand cand[MAX_CANDIDATES];
     size_t ncand, next;
@@ -370,7 +371,7 @@ static void check_stream(struct h *h, const char *when, bool text_must_match)
         check_text(h, &v, when);
     if (!h->raw_fed)
         check_words(&v.text);
-    if (h->pol.hide_usage_chunk && !h->long_lines && !h->multi_data)
+    if (h->hide_usage && !h->long_lines && !h->multi_data)
         FUZZ_CHECK(!v.usage_chunk, "%s: the usage chunk reached the client", when);
     buf_free(&v.text);
 }
@@ -529,7 +530,7 @@ static void start_attempt_at(struct h *h, size_t idx, enum att_cont cont)
     const struct cand *c = &h->cand[idx];
     struct att_target t = {
         .model_retries = c->model_retries, .timeout_ms = c->timeout_ms, .first_token_ms = c->first_token_ms,
-        .model = c->model, .cont = cont, .label = c->label,
+        .model = c->model, .cont = cont, .label = c->label, .hide_usage_chunk = h->hide_usage,
     };
     h->word_base = 0;
     if (cont == CONT_PREFILL || cont == CONT_PREFIX || cont == CONT_CONTINUE_FINAL) {
@@ -1012,9 +1013,9 @@ static void setup(struct h *h, struct rd *r)
         .deadline = (b0 & 0x80) ? T0 + deadline[(b2 >> 6) & 3] : 0,
         .idle_ms = idle[(b2 >> 4) & 3],
         .keep_text = keep[(b1 >> 4) & 3],
-        .hide_usage_chunk = b0 & 0x20,
         .seed = b3,
     };
+    h->hide_usage = b0 & 0x20;
     h->continuable = b0 & 0x10;
     h->ncand = 1 + ((b1 >> 6) & 3);
     for (size_t i = 0; i < h->ncand; i++) {

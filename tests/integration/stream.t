@@ -8,8 +8,25 @@
 # ---- streaming ----
 sbody='{"model":"st","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 norm() { sed -E 's/"created": ?[0-9]+/"created":0/g'; }
+# The gateway asks for include_usage on its own (to count tokens) and hides
+# the usage-only chunk from a client that did not ask: the upstream's
+# stream, as the gateway gets it, is the direct one with include_usage.
+ubody='{"model":"a-st","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}'
+drop_usage_chunk() {
+    python3 -c '
+import re,sys
+data=sys.stdin.buffer.read()
+parts=re.split(rb"(\r?\n\r?\n)", data)
+out=b""
+for i in range(0, len(parts), 2):
+    ev=parts[i]; sep=parts[i+1] if i+1 < len(parts) else b""
+    if re.search(rb"\"choices\": ?\[\]", ev) and b"\"usage\"" in ev:
+        continue
+    out+=ev+sep
+sys.stdout.buffer.write(out)'
+}
 curl -s -N "${AUTH[@]}" -D "$TMP/h" "$GW_URL/v1/chat/completions" -d "$sbody" > "$TMP/gw.sse"
-curl -s -N "http://127.0.0.1:$PA/v1/chat/completions" -d "${sbody/\"st\"/\"a-st\"}" > "$TMP/direct.sse"
+curl -s -N "http://127.0.0.1:$PA/v1/chat/completions" -d "$ubody" | drop_usage_chunk > "$TMP/direct.sse"
 is "$(status)" 200 "stream: 200"
 like "$(hdr Content-Type)" '^text/event-stream' "stream: text/event-stream"
 is "$(hdr Cache-Control)" "no-cache" "stream: Cache-Control no-cache"
@@ -18,11 +35,18 @@ sed 's/"model":"a-st"/"model":"st"/g; s/"model": "a-st"/"model": "st"/g' "$TMP/d
 norm < "$TMP/gw.sse" > "$TMP/got.sse"
 check "stream bytes identical to the upstream's except the model" -- cmp -s "$TMP/want.sse" "$TMP/got.sse"
 like "$(tail -c 20 "$TMP/gw.sse")" 'data: \[DONE\]' "stream ends with [DONE]"
+curl -s -N "${AUTH[@]}" "$GW_URL/v1/chat/completions" -d "${ubody/\"a-st\"/\"st\"}" | norm > "$TMP/got.sse"
+curl -s -N "http://127.0.0.1:$PA/v1/chat/completions" -d "$ubody" | sed 's/"model": \?"a-st"/"model":"st"/g' \
+    | norm > "$TMP/want.sse"
+sed -i 's/"model": "st"/"model":"st"/g' "$TMP/want.sse" "$TMP/got.sse"
+check "a client that asks for include_usage gets the upstream's stream, usage chunk and all" -- \
+    cmp -s "$TMP/want.sse" "$TMP/got.sse"
+like "$(cat "$TMP/got.sse")" '"choices": ?\[\]' "... (it has one)"
 
 for opt in "split=1" "crlf=1" "split=1;crlf=1;chunks=7"; do
     curl -s -N "${AUTH[@]}" -H "X-Mock-Mode: stream;$opt" "$GW_URL/v1/chat/completions" -d "$sbody" | norm > "$TMP/got.sse"
-    curl -s -N -H "X-Mock-Mode: stream;$opt" "http://127.0.0.1:$PA/v1/chat/completions" -d "${sbody/\"st\"/\"a-st\"}" \
-        | sed 's/"model": \?"a-st"/"model":"st"/g' | norm > "$TMP/want.sse"
+    curl -s -N -H "X-Mock-Mode: stream;$opt" "http://127.0.0.1:$PA/v1/chat/completions" -d "$ubody" \
+        | drop_usage_chunk | sed 's/"model": \?"a-st"/"model":"st"/g' | norm > "$TMP/want.sse"
     sed -i 's/"model": "st"/"model":"st"/g' "$TMP/want.sse" "$TMP/got.sse"
     check "stream with $opt: events split across reads pass unchanged but the model" -- cmp -s "$TMP/want.sse" "$TMP/got.sse"
 done
