@@ -170,6 +170,18 @@ int buf_append_u64(struct buf *b, uint64_t v)
     return buf_append(b, d + sizeof d - n, n);
 }
 
+int buf_append_hex(struct buf *b, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char d[16];
+    size_t n = 0;
+    do {
+        d[sizeof d - 1 - n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    return buf_append(b, d + sizeof d - n, n);
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;

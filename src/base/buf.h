@@ -48,6 +48,8 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
 /* Decimal digits of v (no printf: this is on every request's path). */
 int buf_append_u64(struct buf *b, uint64_t v);
+/* v in lower-case hex (chunk sizes). */
+int buf_append_hex(struct buf *b, uint64_t v);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drop n bytes from the front. */

@@ -192,8 +192,18 @@ static size_t format_time(char *out, size_t cap)
         strftime(logger.tstamp, sizeof logger.tstamp, "%Y-%m-%d %H:%M:%S", &tm);
         logger.tsec = tv.tv_sec;
     }
-    int n = snprintf(out, cap, "%s.%03d", logger.tstamp, (int)(tv.tv_usec / 1000));
-    return n > 0 ? (size_t)n : 0;
+    /* Once a second the date is formatted; the milliseconds by hand (no
+     * printf per line: the access log is on every request's path). */
+    size_t n = strlen(logger.tstamp);
+    if (n + 4 > cap)
+        return 0;
+    memcpy(out, logger.tstamp, n);
+    int ms = (int)(tv.tv_usec / 1000);
+    out[n++] = '.';
+    out[n++] = (char)('0' + ms / 100);
+    out[n++] = (char)('0' + ms / 10 % 10);
+    out[n++] = (char)('0' + ms % 10);
+    return n;
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
@@ -207,12 +217,28 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     va_end(ap);
     if (mn < 0)
         return;
-    size_t mlen = (size_t)mn < sizeof msg ? (size_t)mn : sizeof msg - 1;
+    log_text(lvl, msg, (size_t)mn < sizeof msg ? (size_t)mn : sizeof msg - 1);
+}
 
+bool log_enabled(enum log_level lvl)
+{
+    return lvl >= logger.min;
+}
+
+void log_text(enum log_level lvl, const char *msg, size_t mlen)
+{
+    if (lvl < logger.min)
+        return;
+    if (mlen > LOG_LINE_MAX - 1)
+        mlen = LOG_LINE_MAX - 1;
     /* Head + escaped message + newline; escaping can at most quadruple. */
     char line[64 + LOG_LINE_MAX * 4 + 2];
     size_t n = format_time(line, 40);
-    n += (size_t)snprintf(line + n, 16, " %s ", level_name[lvl]);
+    size_t ln = strlen(level_name[lvl]);
+    line[n++] = ' ';
+    memcpy(line + n, level_name[lvl], ln);
+    n += ln;
+    line[n++] = ' ';
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < mlen; i++) {
         unsigned char c = (unsigned char)msg[i];

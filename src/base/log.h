@@ -7,6 +7,7 @@
 #ifndef AUTOSWITCH_LOG_H
 #define AUTOSWITCH_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,10 @@ void log_set_level(enum log_level min);
 void log_set_stdout(int on);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a message already made (no formatting): msg[0, len). */
+void log_text(enum log_level lvl, const char *msg, size_t len);
+/* Whether a line of this level would be written at all. */
+bool log_enabled(enum log_level lvl);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

@@ -10,8 +10,10 @@ struct watch {
     loop_io_cb cb;
     void *ctx;
     short woken;      /* revents injected by loop_wake */
+    bool coldable;    /* its owner waits for nothing urgent (loop_coldable) */
     unsigned gen;     /* bumped on every add, so reused fds are told apart */
     size_t dense;     /* index + 1 in the poll array; 0 = not watched */
+    uint64_t active;  /* loop_now() of its last event, or of becoming coldable */
 };
 
 /* A ready fd, copied out of the poll array before any callback runs, so
@@ -30,8 +32,11 @@ struct deferred {
 static struct {
     struct watch *watch;   /* indexed by fd */
     size_t watch_cap;
-    struct pollfd *pfd;    /* the poll set itself, kept between iterations */
-    size_t nfds, pfd_cap;
+    struct pollfd *pfd;    /* the poll set itself, kept between iterations: */
+    size_t nfds, pfd_cap;  /* [0, nhot) hot, polled every time; [nhot, nfds) cold */
+    size_t nhot;
+    uint64_t cold_scan;    /* when the cold ones are polled next */
+    int last_ready;        /* what the last poll() returned */
     struct ready *ready;   /* this iteration's ready fds */
     size_t ready_cap;
     struct loop_timer **heap;
@@ -88,6 +93,37 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* ---- the hot and cold regions of the poll array ---- */
+
+static void swap(size_t i, size_t j)
+{
+    if (i == j)
+        return;
+    struct pollfd t = poller.pfd[i];
+    poller.pfd[i] = poller.pfd[j];
+    poller.pfd[j] = t;
+    poller.watch[poller.pfd[i].fd].dense = i + 1;
+    poller.watch[poller.pfd[j].fd].dense = j + 1;
+}
+
+static void make_hot(struct watch *w)
+{
+    if (w->dense - 1 >= poller.nhot)
+        swap(w->dense - 1, poller.nhot++);
+}
+
+/* Coldable fds that had no event for LOOP_COLD_AFTER_MS and wait only
+ * for input move to the cold region (called at each cold scan). */
+static void cool_down(void)
+{
+    for (size_t i = poller.nhot; i-- > 0;) {
+        struct watch *w = &poller.watch[poller.pfd[i].fd];
+        if (w->coldable && !w->woken && !(poller.pfd[i].events & POLLOUT) &&
+            poller.now - w->active >= LOOP_COLD_AFTER_MS)
+            swap(i, --poller.nhot);
+    }
+}
+
 int loop_add(int fd, short events, loop_io_cb cb, void *ctx)
 {
     if (fd < 0)
@@ -106,25 +142,44 @@ int loop_add(int fd, short events, loop_io_cb cb, void *ctx)
     *w = (struct watch){ .cb = cb, .ctx = ctx, .gen = gen };
     poller.pfd[poller.nfds] = (struct pollfd){ .fd = fd, .events = events };
     w->dense = ++poller.nfds;
+    swap(poller.nhot++, poller.nfds - 1);   /* new ones are hot */
     return 0;
+}
+
+static struct watch *watched(int fd)
+{
+    return fd >= 0 && (size_t)fd < poller.watch_cap && poller.watch[fd].dense ? &poller.watch[fd] : NULL;
 }
 
 void loop_mod(int fd, short events)
 {
-    if (fd >= 0 && (size_t)fd < poller.watch_cap && poller.watch[fd].dense)
-        poller.pfd[poller.watch[fd].dense - 1].events = events;
+    struct watch *w = watched(fd);
+    if (!w)
+        return;
+    poller.pfd[w->dense - 1].events = events;
+    if (events & POLLOUT)
+        make_hot(w);
+}
+
+void loop_coldable(int fd, bool coldable)
+{
+    struct watch *w = watched(fd);
+    if (!w || w->coldable == coldable)
+        return;
+    w->coldable = coldable;
+    w->active = poller.now;
+    if (!coldable)
+        make_hot(w);
 }
 
 void loop_del(int fd)
 {
-    if (fd < 0 || (size_t)fd >= poller.watch_cap || !poller.watch[fd].dense)
+    struct watch *w = watched(fd);
+    if (!w)
         return;
-    struct watch *w = &poller.watch[fd];
-    size_t i = w->dense - 1;
-    struct pollfd last = poller.pfd[--poller.nfds];
-    poller.pfd[i] = last;
-    if (last.fd != fd)
-        poller.watch[last.fd].dense = i + 1;
+    make_hot(w);
+    swap(w->dense - 1, --poller.nhot);          /* the hot region's end ... */
+    swap(poller.nhot, --poller.nfds);           /* ... then the array's end */
     if (w->woken)
         poller.nwoken--;
     w->dense = 0;
@@ -136,11 +191,13 @@ void loop_del(int fd)
 
 void loop_wake(int fd, short revents)
 {
-    if (fd < 0 || (size_t)fd >= poller.watch_cap || !poller.watch[fd].dense)
+    struct watch *w = watched(fd);
+    if (!w)
         return;
-    if (!poller.watch[fd].woken)
+    make_hot(w);   /* woken ones are dispatched from the hot region */
+    if (!w->woken)
         poller.nwoken++;
-    poller.watch[fd].woken |= revents;
+    w->woken |= revents;
 }
 
 size_t loop_fd_count(void)
@@ -245,7 +302,22 @@ static void run_timers(void)
     }
 }
 
-int loop_run_once(int max_wait_ms)
+/* The wait before the next poll() that lets events gather (µs), 0 for
+ * none: see "Batching" in loop.h. */
+static long batch_slice_us(int timeout)
+{
+    if (poller.nhot < LOOP_BATCH_MIN_FDS || timeout == 0 ||
+        (size_t)poller.last_ready * 32 >= poller.nhot)
+        return 0;
+    long us = (long)(poller.nhot * LOOP_BATCH_NS_PER_FD / 1000);
+    if (us > LOOP_BATCH_MAX_US)
+        us = LOOP_BATCH_MAX_US;
+    if (timeout > 0 && (long)timeout * 1000 < us)
+        us = (long)timeout * 1000;
+    return us;
+}
+
+static int poll_timeout(int max_wait_ms)
 {
     int timeout = max_wait_ms;
     if (poller.nheap) {
@@ -254,18 +326,20 @@ int loop_run_once(int max_wait_ms)
         if (timeout < 0 || wait < (uint64_t)timeout)
             timeout = wait > 1000000 ? 1000000 : (int)wait;
     }
+    if (poller.nhot < poller.nfds) {
+        uint64_t wait = poller.cold_scan > poller.now ? poller.cold_scan - poller.now : 0;
+        if (timeout < 0 || wait < (uint64_t)timeout)
+            timeout = (int)wait;
+    }
     if (poller.nwoken || poller.ndefer)
         timeout = 0;
+    return timeout;
+}
 
-    size_t n = poller.nfds;
-    int r = poll(poller.pfd, (nfds_t)n, timeout);
-    if (r < 0 && errno != EINTR)
-        return -1;
-    loop_clock();
-
-    /* Copy out what is ready (and what was woken) before dispatching. */
-    if (grow((void **)&poller.ready, &poller.ready_cap, n ? n : 1, sizeof *poller.ready) < 0)
-        return -1;
+/* Copy out what is ready among the first n (and what was woken) before
+ * dispatching; ready fds are hot again. */
+static size_t collect(size_t n, int r)
+{
     size_t nready = 0;
     for (size_t i = 0; i < n && (r > 0 || poller.nwoken); i++) {
         struct pollfd *p = &poller.pfd[i];
@@ -280,6 +354,41 @@ int loop_run_once(int max_wait_ms)
         if (rev)
             poller.ready[nready++] = (struct ready){ p->fd, w->gen, rev };
     }
+    for (size_t i = 0; i < nready; i++) {
+        struct watch *w = &poller.watch[poller.ready[i].fd];
+        w->active = poller.now;
+        make_hot(w);
+    }
+    return nready;
+}
+
+int loop_run_once(int max_wait_ms)
+{
+    int timeout = poll_timeout(max_wait_ms);
+    long slice = batch_slice_us(timeout);
+    if (slice > 0) {
+        struct timespec ts = { 0, slice * 1000 };
+        nanosleep(&ts, NULL);
+        uint64_t before = poller.now;
+        loop_clock();
+        if (timeout > 0)
+            timeout = poller.now - before >= (uint64_t)timeout ? 0 : timeout - (int)(poller.now - before);
+    }
+    /* The cold ones ride along every LOOP_COLD_SCAN_MS. */
+    bool cold_scan = poller.nhot < poller.nfds && poller.now >= poller.cold_scan;
+    size_t n = cold_scan ? poller.nfds : poller.nhot;
+    int r = poll(poller.pfd, (nfds_t)n, timeout);
+    if (r < 0 && errno != EINTR)
+        return -1;
+    loop_clock();
+    poller.last_ready = r > 0 ? r : 0;
+    if (cold_scan || (poller.nhot == poller.nfds && poller.now >= poller.cold_scan)) {
+        poller.cold_scan = poller.now + LOOP_COLD_SCAN_MS;
+        cool_down();
+    }
+    if (grow((void **)&poller.ready, &poller.ready_cap, n ? n : 1, sizeof *poller.ready) < 0)
+        return -1;
+    size_t nready = collect(n, r);
     for (size_t i = 0; i < nready; i++) {
         struct watch *w = &poller.watch[poller.ready[i].fd];
         if (!w->dense || w->gen != poller.ready[i].gen)

@@ -148,10 +148,11 @@ int rewrite_include_usage(const char *body, size_t len, struct buf *out)
         e = (struct span_edit){ opts.start, opts.end, obj, sizeof obj - 1 };
     } else if (json_get(body, opts, "include_usage", &inc)) {
         e = (struct span_edit){ inc.start, inc.end, "true", 4 };
-    } else if (json_is_empty(body, opts)) {
-        e = (struct span_edit){ opts.start + 1, opts.start + 1, "\"include_usage\":true", 21 };
     } else {
-        e = (struct span_edit){ opts.start + 1, opts.start + 1, "\"include_usage\":true,", 22 };
+        /* Inserted first: with a comma when other members follow. */
+        static const char inc_member[] = "\"include_usage\":true,";
+        size_t len_ins = sizeof inc_member - 1 - (json_is_empty(body, opts) ? 1 : 0);
+        e = (struct span_edit){ opts.start + 1, opts.start + 1, inc_member, len_ins };
     }
     return rewrite_spans(body, len, &e, 1, out);
 }

@@ -65,10 +65,14 @@ void bill_note(const struct bill *b, struct buf *note)
 {
     if (!b->who)
         return;
-    buf_printf(note, " key=%s", b->who->name);
-    if (b->sum.total)
-        buf_printf(note, " tokens=%llu/%llu", (unsigned long long)b->sum.prompt,
-                   (unsigned long long)b->sum.completion);
+    buf_append_str(note, " key=");
+    buf_append_str(note, b->who->name);
+    if (b->sum.total) {
+        buf_append_str(note, " tokens=");
+        buf_append_u64(note, b->sum.prompt);
+        buf_append(note, "/", 1);
+        buf_append_u64(note, b->sum.completion);
+    }
 }
 
 void bill_free(void)

@@ -167,12 +167,24 @@ static void log_note(struct proxy *p, bool served)
         return;
     struct buf *note = &conn_request(p->client)->note;
     buf_clear(note);
-    buf_printf(note, "[%s] %s", p->reqid, p->alias->name);
-    if (served && p->cur)
-        buf_printf(note, " #%zu%s%s -> %s/%s", p->next, p->next > 1 ? "(retry)" : "",
-                   p->rb.stream ? " stream" : "", p->cur->prov->name, p->cur->map->upstream);
-    else
-        buf_printf(note, "%s all %zu attempts failed", p->rb.stream ? " stream" : "", p->next);
+    /* Appends, not printf: this runs for every request. */
+    buf_append(note, "[", 1);
+    buf_append_str(note, p->reqid);
+    buf_append_str(note, "] ");
+    buf_append_str(note, p->alias->name);
+    if (served && p->cur) {
+        buf_append_str(note, " #");
+        buf_append_u64(note, p->next);
+        buf_append_str(note, p->next > 1 ? "(retry)" : "");
+        buf_append_str(note, p->rb.stream ? " stream -> " : " -> ");
+        buf_append_str(note, p->cur->prov->name);
+        buf_append(note, "/", 1);
+        buf_append_str(note, p->cur->map->upstream);
+    } else {
+        buf_append_str(note, p->rb.stream ? " stream all " : " all ");
+        buf_append_u64(note, p->next);
+        buf_append_str(note, " attempts failed");
+    }
 }
 
 static void commit(struct proxy *p, const struct att_action *act)
@@ -301,6 +313,20 @@ static void count_finish(struct proxy *p, const struct att_action *a)
         counters.stream_errors++;
 }
 
+/* The next candidate, or the engine's final answer when none is left.
+ * false when an attempt was started (its callbacks drive on). */
+static bool fail_over(struct proxy *p)
+{
+    if (p->next < p->nplan) {
+        counters.failovers++;
+        p->cur->stat->failovers++;
+        start_attempt(p, CONT_NONE);
+        return false;
+    }
+    att_exhausted(&p->att, loop_now());
+    return true;
+}
+
 static bool act(struct proxy *p, const struct att_action *a)
 {
     switch (a->kind) {
@@ -320,22 +346,21 @@ static bool act(struct proxy *p, const struct att_action *a)
     case ACT_RETRY:
         if (a->outcome && a->outcome->option_refused)
             bill_option_refused(p->cur->prov->name);
-        count_retry(p, a);
         on_ended_attempt(p, a);
+        if (a->outcome && p->cur && !p->health->healthy) {
+            /* It just left the rotation, or its recovery trial failed:
+             * the next candidate, not the same one again. */
+            att_decline_retry(&p->att);
+            return fail_over(p);
+        }
+        count_retry(p, a);
         p->waiting_retry = true;
         loop_timer_stop(&p->timer);
         loop_timer_set(&p->timer, a->delay_ms);
         return false;
     case ACT_FAILOVER:
         on_ended_attempt(p, a);
-        if (p->next < p->nplan) {
-            counters.failovers++;
-            p->cur->stat->failovers++;
-            start_attempt(p, CONT_NONE);
-            return false;
-        }
-        att_exhausted(&p->att, loop_now());
-        return true;
+        return fail_over(p);
     case ACT_CONTINUE: {
         on_ended_attempt(p, a);
         enum att_cont how;
@@ -512,7 +537,15 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
     const struct cfg_provider *prov = p->cur->prov;
     const struct config *cfg = p->snap->cfg;
     char label[256];
-    snprintf(label, sizeof label, "%s/%s", prov->name, p->cur->map->upstream);
+    size_t pl = strlen(prov->name), ul = strlen(p->cur->map->upstream);
+    if (pl > 127)
+        pl = 127;
+    if (ul > 127)
+        ul = 127;
+    memcpy(label, prov->name, pl);
+    label[pl] = '/';
+    memcpy(label + pl + 1, p->cur->map->upstream, ul);
+    label[pl + 1 + ul] = '\0';
     /* response_model: the alias (the reference's way) or the upstream that
      * served; a continued stream keeps the first part's. */
     const struct candidate *named = cont != CONT_NONE && p->first ? p->first : p->cur;
@@ -533,7 +566,7 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
     if (!p->health)
         p->health = p->cur->health;
     p->health->in_flight++;
-    p->trial = !p->health->healthy && !p->health->trial_running;
+    p->trial = health_trial_due(p->health);   /* not an unhealthy model tried because nothing else is left */
     if (p->trial) {
         counters.trials++;
         p->health->trial_running = true;
@@ -648,8 +681,10 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
         keys_count(who, (int64_t)wall_ms());
     p->bill = (struct bill){ .who = who, .alias = p->alias->name, .dialect = ep->dialect };
     p->client = c;
-    if (r->query)
-        buf_printf(&p->query, "?%.*s", (int)r->query_len, r->query);
+    if (r->query) {
+        buf_append(&p->query, "?", 1);
+        buf_append(&p->query, r->query, r->query_len);
+    }
     pick_request_id(p, r);
     loop_timer_init(&p->timer, on_timer, p);
     p->nplan = balance_plan(p->alias, ep->cls, s->cfg->max_retries, p->plan, BAL_MAX_ATTEMPTS);

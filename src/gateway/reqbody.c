@@ -22,26 +22,35 @@ static int bad(struct conn *c, const struct endpoint *ep, const char *msg)
     return -1;
 }
 
-/* How often the top-level object gives key: JSON parsers disagree on
- * which of two wins (ours took the first, many servers take the last), so
- * a body that gives the model or stream twice means two things and is
- * refused. */
-static int count_member(const char *b, struct json_val root, const char *key)
+/* The top-level members the proxy reads, found in one walk over the
+ * body (each json_get would walk it again). */
+enum member { M_MODEL, M_STREAM, M_MESSAGES, M_STREAM_OPTIONS, M__COUNT };
+static const char *const member_names[M__COUNT] = { "model", "stream", "messages", "stream_options" };
+
+struct members {
+    struct json_val val[M__COUNT];   /* the first of each; JSON_INVALID when absent */
+    int count[M__COUNT];
+};
+
+static void find_members(const char *b, struct json_val root, struct members *m)
 {
+    memset(m, 0, sizeof *m);
     struct json_iter it;
     struct json_val k, v;
-    int n = 0;
     json_iter_init(&it, b, root);
     while (json_iter_member(&it, &k, &v) == 1)
-        n += json_str_eq(b, k, key, strlen(key));
-    return n;
+        for (int i = 0; i < M__COUNT; i++)
+            if (json_str_eq(b, k, member_names[i], strlen(member_names[i]))) {
+                if (!m->count[i]++)
+                    m->val[i] = v;
+                break;
+            }
 }
 
 static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *ep)
 {
     const char *b = buf_len(&rb->body) ? buf_head(&rb->body) : "";
     size_t n = buf_len(&rb->body);
-    struct json_val v;
     struct json_error err;
     if (json_parse(b, n, &rb->root, &err) < 0) {
         reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL, "invalid JSON body: %s at byte %zu",
@@ -50,25 +59,30 @@ static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *
     }
     if (rb->root.type != JSON_OBJECT)
         return bad(c, ep, "the request body must be a JSON object");
-    static const char *const once[] = { "model", "stream" };
-    for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
-        if (count_member(b, rb->root, once[i]) > 1) {
+    struct members m;
+    find_members(b, rb->root, &m);
+    /* JSON parsers disagree on which of two equal keys wins (ours took the
+     * first, many servers take the last): a body that gives the model or
+     * stream twice means two things and is refused. */
+    for (int i = M_MODEL; i <= M_STREAM; i++)
+        if (m.count[i] > 1) {
             reply_api_error(c, ep->dialect, 400, "invalid_request_error", NULL,
                             "the body gives \"%s\" more than once: refused, as readers disagree on which counts",
-                            once[i]);
+                            member_names[i]);
             return -1;
         }
-    if (!json_get(b, rb->root, "model", &v) || v.type != JSON_STRING || v.end - v.start <= 2)
+    struct json_val v = m.val[M_MODEL];
+    if (v.type != JSON_STRING || v.end - v.start <= 2)
         return bad(c, ep, "model is required");
     if (check_model(c, ep, rb->model, json_str_decode(b, v, rb->model, sizeof rb->model)) < 0)
         return -1;
-    if (ep->needs_messages &&
-        (!json_get(b, rb->root, "messages", &v) || v.type != JSON_ARRAY || json_is_empty(b, v)))
+    v = m.val[M_MESSAGES];
+    if (ep->needs_messages && (v.type != JSON_ARRAY || json_is_empty(b, v)))
         return bad(c, ep, "messages is required");
-    rb->stream = json_get(b, rb->root, "stream", &v) && v.type == JSON_TRUE;
+    rb->stream = m.val[M_STREAM].type == JSON_TRUE;
     struct json_val inc;
-    rb->wants_usage = json_get(b, rb->root, "stream_options", &v) && v.type == JSON_OBJECT &&
-                      json_get(b, v, "include_usage", &inc) && inc.type == JSON_TRUE;
+    v = m.val[M_STREAM_OPTIONS];
+    rb->wants_usage = v.type == JSON_OBJECT && json_get(b, v, "include_usage", &inc) && inc.type == JSON_TRUE;
     return 0;
 }
 

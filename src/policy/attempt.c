@@ -196,12 +196,19 @@ void att_start(struct attempt *a, const struct att_target *t, uint64_t now)
     }
     a->retry_pending = false;
     a->tgt = *t;
+    snprintf(a->label, sizeof a->label, "%s", t->label ? t->label : "");
+    a->tgt.label = a->label;
     reset_attempt(a);
     buf_clear(&a->model_json);
     if (t->model)
         json_append_str(&a->model_json, t->model, strlen(t->model));
     a->phase = PH_HEAD;
     a->started = a->last_byte = now;
+}
+
+void att_decline_retry(struct attempt *a)
+{
+    a->retry_pending = false;
 }
 
 bool att_running(const struct attempt *a)

@@ -98,7 +98,7 @@ struct att_target {
     uint64_t first_token_ms;      /* streams: the first content event */
     const char *model;            /* "model" of answers and events becomes this (NULL: unchanged) */
     enum att_cont cont;           /* CONT_NONE, or how this attempt continues a broken stream */
-    const char *label;            /* "provider/upstream", for the resumed comment */
+    const char *label;            /* "provider/upstream", for the resumed comment (copied) */
     bool hide_usage_chunk;        /* the gateway asked for include_usage on its own: drop that chunk */
 };
 
@@ -173,6 +173,7 @@ enum att_phase { PH_IDLE, PH_HEAD, PH_BUFFER, PH_RELAY, PH_ERROR_BODY, PH_STREAM
 struct attempt {
     struct att_policy pol;
     struct att_target tgt;
+    char label[256];               /* tgt.label points here: the caller's string may be gone */
     enum att_phase phase;
     bool committed;                /* the client has its response head */
     bool over;                     /* sticky: FINISH or ABORT was queued */
@@ -238,6 +239,9 @@ void att_end(struct attempt *a, uint64_t now);
 void att_fail(struct attempt *a, enum att_xerr kind, const char *reason, uint64_t now);
 void att_timer(struct attempt *a, uint64_t now);
 void att_client_gone(struct attempt *a);
+/* The glue will not run the retry an ACT_RETRY asked for (the candidate
+ * left the rotation meanwhile): the next att_start is a new candidate. */
+void att_decline_retry(struct attempt *a);
 void att_exhausted(struct attempt *a, uint64_t now);
 void att_no_continuation(struct attempt *a);
 

@@ -151,6 +151,7 @@ static void pool_put(struct upconn *c)
         conn_free(c);
         return;
     }
+    loop_coldable(c->x->fd, true);   /* it waits only for the origin closing it */
     c->next = p->idle;
     p->idle = c;
     p->nidle++;

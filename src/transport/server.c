@@ -146,7 +146,8 @@ static void request_reset(struct request *r)
     buf_trim(&r->body, IN_KEEP_BYTES);
     buf_clear(&r->note);
     buf_trim(&r->note, IN_KEEP_BYTES);
-    r->hp.num_headers = 0;
+    mem_put(r->hp.headers, r->hp.headers_alloc);
+    memset(&r->hp, 0, sizeof r->hp);
     r->path = r->query = NULL;
     r->path_len = r->query_len = 0;
     r->is_head = false;
@@ -159,6 +160,8 @@ static void request_reset(struct request *r)
 
 static void request_free(struct request *r)
 {
+    mem_put(r->hp.headers, r->hp.headers_alloc);
+    memset(&r->hp, 0, sizeof r->hp);
     give_back_body(r);
     buf_free(&r->head);
     buf_free(&r->body);
@@ -227,9 +230,17 @@ void conn_begin(struct conn *c, int status, const char *content_type,
     c->responding = true;
     c->req.status = status;
     struct buf *o = &c->out;
-    buf_printf(o, "HTTP/1.1 %d %s\r\n", status, status_text(status));
-    if (content_type)
-        buf_printf(o, "Content-Type: %s\r\n", content_type);
+    /* No printf on the request path: the head is plain appends. */
+    buf_append_str(o, "HTTP/1.1 ");
+    buf_append_u64(o, (uint64_t)status);
+    buf_append(o, " ", 1);
+    buf_append_str(o, status_text(status));
+    buf_append(o, "\r\n", 2);
+    if (content_type) {
+        buf_append_str(o, "Content-Type: ");
+        buf_append_str(o, content_type);
+        buf_append(o, "\r\n", 2);
+    }
     if (extra_headers)
         buf_append_str(o, extra_headers);
     if (c->req.cors)
@@ -237,9 +248,11 @@ void conn_begin(struct conn *c, int status, const char *content_type,
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
     c->chunked_out = false;
     if (!no_body) {
-        if (content_length >= 0)
-            buf_printf(o, "Content-Length: %lld\r\n", (long long)content_length);
-        else if (!conn_http10(c) && !c->req.is_head) {
+        if (content_length >= 0) {
+            buf_append_str(o, "Content-Length: ");
+            buf_append_u64(o, (uint64_t)content_length);
+            buf_append(o, "\r\n", 2);
+        } else if (!conn_http10(c) && !c->req.is_head) {
             buf_append_str(o, "Transfer-Encoding: chunked\r\n");
             c->chunked_out = true;
         } else
@@ -259,7 +272,8 @@ void conn_body(struct conn *c, const void *p, size_t n)
     if (c->state != ST_HANDLING || !c->responding || n == 0 || c->req.is_head || c->broken)
         return;
     if (c->chunked_out) {
-        buf_printf(&c->out, "%zx\r\n", n);
+        buf_append_hex(&c->out, n);
+        buf_append(&c->out, "\r\n", 2);
         buf_append(&c->out, p, n);
         buf_append(&c->out, "\r\n", 2);
     } else {
@@ -303,12 +317,31 @@ static void access_log(struct conn *c)
     const char *who = r->client[0] ? r->client : c->peer;
     srv.requests++;
     uint64_t ms = loop_clock() - r->start_ms;
-    int mlen = (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len);
-    int plen = (int)(r->path_len > 256 ? 256 : r->path_len);
-    log_msg(r->quiet && r->status < 400 ? LOG_DEBUG : LOG_INFO, "%s %.*s %.*s %d %lluB %llums%s%.*s", who, mlen, r->hp.method ? r->hp.method : "-",
-             plen, r->path ? r->path : "-", r->status, (unsigned long long)r->bytes_out,
-             (unsigned long long)ms, buf_len(&r->note) ? " " : "", (int)buf_len(&r->note),
-             buf_len(&r->note) ? buf_head(&r->note) : "");
+    enum log_level lvl = r->quiet && r->status < 400 ? LOG_DEBUG : LOG_INFO;
+    if (!log_enabled(lvl))
+        return;
+    /* "who METHOD path status NB Nms note", with appends (no printf per
+     * request); the line's buffer is kept from one request to the next. */
+    static struct buf line;
+    buf_clear(&line);
+    buf_append_str(&line, who);
+    buf_append(&line, " ", 1);
+    buf_append(&line, r->hp.method ? r->hp.method : "-", r->hp.method ? (r->hp.method_len > 16 ? 16 : r->hp.method_len) : 1);
+    buf_append(&line, " ", 1);
+    buf_append(&line, r->path ? r->path : "-", r->path ? (r->path_len > 256 ? 256 : r->path_len) : 1);
+    buf_append(&line, " ", 1);
+    buf_append_u64(&line, (uint64_t)r->status);
+    buf_append(&line, " ", 1);
+    buf_append_u64(&line, r->bytes_out);
+    buf_append_str(&line, "B ");
+    buf_append_u64(&line, ms);
+    buf_append_str(&line, "ms");
+    if (buf_len(&r->note)) {
+        buf_append(&line, " ", 1);
+        buf_append(&line, buf_head(&r->note), buf_len(&r->note));
+    }
+    if (!buf_failed(&line))
+        log_text(lvl, buf_head(&line), buf_len(&line));
 }
 
 /* The current response is complete (queued): log it and get ready for the
@@ -410,6 +443,24 @@ static int split_target(struct request *r)
     return 0;
 }
 
+/* The parser's output, for the one head being parsed at a time (one
+ * thread): kept out of the connections. */
+static struct hp_request parsed;
+
+/* r->hp from a parse of r->head: the header views copied, right-sized. */
+static int keep_head(struct request *r, const struct hp_request *p)
+{
+    size_t alloc = 0;
+    struct hp_header *h = NULL;
+    if (p->num_headers && !(h = mem_get(p->num_headers * sizeof *h, &alloc)))
+        return -1;
+    if (p->num_headers)
+        memcpy(h, p->headers, p->num_headers * sizeof *h);
+    r->hp = (struct hp_head){ p->method, p->method_len, p->target, p->target_len, p->minor_version,
+                              p->num_headers, h, alloc };
+    return 0;
+}
+
 static void begin_request(struct conn *c, size_t head_len)
 {
     struct request *r = &c->req;
@@ -417,8 +468,12 @@ static void begin_request(struct conn *c, size_t head_len)
     /* Copy the head out of the input buffer so its views survive reads. */
     buf_append(&r->head, buf_head(&c->in), head_len);
     buf_consume(&c->in, head_len);
-    if (hp_parse_request(buf_head(&r->head), buf_len(&r->head), &r->hp) != (int)head_len) {
+    if (hp_parse_request(buf_head(&r->head), buf_len(&r->head), &parsed) != (int)head_len) {
         conn_reject(c, 400, "malformed request");
+        return;
+    }
+    if (keep_head(r, &parsed) < 0) {
+        conn_reject(c, 503, "out of memory");
         return;
     }
     r->start_ms = c->head_started;
@@ -427,7 +482,7 @@ static void begin_request(struct conn *c, size_t head_len)
         conn_reject(c, 400, "invalid request target");
         return;
     }
-    if (hp_request_framing(&r->hp, &r->framing) < 0) {
+    if (hp_request_framing(&parsed, &r->framing) < 0) {
         conn_reject(c, 400, "invalid message framing");
         return;
     }
@@ -554,13 +609,12 @@ static void conn_process(struct conn *c)
                 break;
             if (!c->head_started)
                 c->head_started = loop_now();
-            int r = hp_parse_request(buf_head(&c->in), n, &c->req.hp);
+            int r = hp_parse_request(buf_head(&c->in), n, &parsed);
             if (r == HP_INCOMPLETE && n <= HP_MAX_HEAD_BYTES)
                 break;
             if (r < 0 || r > HP_MAX_HEAD_BYTES) {
                 /* The views of a head that failed point into the input,
                  * which the rejection discards. */
-                memset(&c->req.hp, 0, sizeof c->req.hp);
                 c->req.path = NULL;
                 if (r == HP_ERROR)
                     conn_reject(c, 400, "malformed request");
@@ -825,6 +879,8 @@ static void conn_update(struct conn *c)
     if (buf_len(&c->out))
         ev |= POLLOUT;
     loop_mod(c->fd, ev);
+    /* A keep-alive client between requests may wait in the cold set. */
+    loop_coldable(c->fd, c->state == ST_HEAD && !c->head_started && !buf_len(&c->in) && !buf_len(&c->out));
     uint64_t due = conn_deadline(c);
     if (due != c->timer_due || (due && !loop_timer_armed(&c->timer))) {
         c->timer_due = due;

@@ -67,10 +67,24 @@ struct conn_hooks {
     void *ctx;
 };
 
+/* A parsed request head: hp_request's fields, with the header views in a
+ * block sized for them (a connection that waits or streams does not carry
+ * room for HP_MAX_HEADERS fields: 3 KiB each). */
+struct hp_head {
+    const char *method;
+    size_t method_len;
+    const char *target;
+    size_t target_len;
+    int minor_version;
+    size_t num_headers;
+    struct hp_header *headers;
+    size_t headers_alloc;         /* its mem_get size */
+};
+
 /* One parsed request.  Views point into `head`, which the request owns. */
 struct request {
     struct buf head;
-    struct hp_request hp;
+    struct hp_head hp;
     struct hp_framing framing;
     struct buf body;
     const char *path;             /* target up to '?' */
