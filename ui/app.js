@@ -145,6 +145,16 @@
     resetLogs();
     $('#h-body').replaceChildren();
     $('#h-tiles').replaceChildren();
+    for (const d of $$('dialog[open]')) d.close();
+    forgetToken();
+    $('#k-body').replaceChildren();
+    K.sig = '';
+    $('#u-body').replaceChildren();
+    $('#u-foot').replaceChildren();
+    $('#u-chart').replaceChildren();
+    say($('#k-status'), '');
+    U.rows = [];
+    U.from = '';
     showLogin(msg);
   }
 
@@ -159,6 +169,7 @@
   const TABS = {
     health: { enter: refreshHealth, leave: () => clearTimeout(H.timer) },
     providers: { enter: enterConfig, leave: () => {} },
+    keys: { enter: enterKeys, leave: () => clearTimeout(K.timer) },
     logs: { enter: enterLogs, leave: () => clearTimeout(L.timer) },
   };
 
@@ -198,6 +209,7 @@
 
   function stopAll() {
     clearTimeout(H.timer);
+    clearTimeout(K.timer);
     clearTimeout(L.timer);
     current = '';
   }
@@ -247,19 +259,25 @@
         h('td', { class: 'num' }, String(p.total_requests)),
         h('td', { class: 'num' }, pct(p.success_rate, p.total_requests) || dash()),
         h('td', { colspan: 4 })));
+      // A mapping answers per dialect (OpenAI, Anthropic) and endpoint class:
+      // name them where the same model has more than one entry.
+      const id = m => m.model_alias + '\n' + m.upstream_model, seen = new Map();
+      for (const m of models) seen.set(id(m), (seen.get(id(m)) || 0) + 1);
       for (const m of models) {
         n.models++;
         n[m.state] = (n[m.state] || 0) + 1;
-        rows.push(modelRow(m));
+        rows.push(modelRow(m, seen.get(id(m)) > 1));
       }
     }
     if (!list.length)
       rows.push(h('tr', null, h('td', { colspan: 9, class: 'empty', text: 'No providers configured. Add one in the Providers tab.' })));
     $('#h-body').replaceChildren(...rows);
+    labelCells($('#h-table'));
     renderTiles(n);
   }
 
-  function modelRow(m) {
+  const DIALECT_TEXT = { openai: 'OpenAI API', anthropic: 'Anthropic API' };
+  function modelRow(m, many) {
     const fails = m.consecutive_failures || 0;
     let stateExtra = null;
     if (m.state === 'cooling_down' && m.cooldown_until) stateExtra = h('span', { class: 'meta' }, 'ends ', relTime(m.cooldown_until));
@@ -271,10 +289,12 @@
     const probe = m.state !== 'unhealthy' ? [dash()]
       : [m.next_probe_at ? relTime(m.next_probe_at, 'probe') : m.probe === 'none' ? 'next request' : dash(),
         h('span', { class: 'meta', text: m.probe === 'none' ? 'no probe' : m.probe + ' probe' })];
-    return h('tr', { class: 'model s-' + m.state, 'data-state': m.state, 'data-provider': m.provider_name, 'data-alias': m.model_alias, 'data-upstream': m.upstream_model },
+    return h('tr', { class: 'model s-' + m.state, 'data-state': m.state, 'data-provider': m.provider_name, 'data-alias': m.model_alias,
+      'data-upstream': m.upstream_model, 'data-dialect': m.dialect, 'data-class': m.class },
       h('td', { class: 'mcell' },
         h('span', { class: 'alias', text: m.model_alias }),
         h('span', { class: 'meta mono', text: '→ ' + m.upstream_model }),
+        many ? h('span', { class: 'meta', text: `${DIALECT_TEXT[m.dialect] || m.dialect} · ${m.class}` }) : null,
         h('span', { class: 'meta', text: `priority ${m.effective_priority} · weight ${m.effective_weight}` })),
       h('td', null, badge(m.state), stateExtra),
       h('td', { class: 'num' + (fails ? ' bad' : '') }, `${fails} / ${m.max_failures}`),
@@ -341,12 +361,25 @@
 
   const setv = (root, name, v) => { field(root, name).value = v == null ? '' : v; };
 
+  // The provider keys under "More settings": optional, empty = not written
+  // (the file keeps its default, or the global value).
+  const ADV_TEXT = ['anthropic_base_url', 'model_retries', 'first_token_timeout'];
+  const ADV_SELECT = ['anthropic_auth', 'continuation', 'response_model'];
+  const adv = card => $('.p-adv', card);
+
   function providerCard(p) {
     const card = $('#tpl-provider').content.firstElementChild.cloneNode(true);
-    const f = $('.p-fields', card);
+    const f = $('.p-fields', card), a = adv(card);
     for (const k of ['name', 'base_url', 'api_key', 'weight', 'priority', 'timeout', 'ca_file']) setv(f, k, p[k]);
     setv(f, 'exclude_params', (p.exclude_params || []).join(', '));
     field(f, 'api_key').dataset.masked = p.api_key && p.api_key.includes('…') ? '1' : '';
+    // A renamed provider names its old self, so the gateway keeps its masked key.
+    card.dataset.name = p.name || '';
+    for (const k of [...ADV_TEXT, ...ADV_SELECT]) setv(a, k, p[k]);
+    setv(a, 'stream_usage', p.stream_usage == null ? '' : String(p.stream_usage));
+    setv(a, 'headers', Object.entries(p.headers || {}).map(([n, v]) => `${n}: ${v}`).join('\n'));
+    setv(a, 'forward_headers', (p.forward_headers || []).join(', '));
+    $('.p-more', card).open = $$('input, select, textarea', a).some(e => e.value !== '');
     $('.map-list', card).append(...(p.model_mappings || []).map(mappingRow));
     titleCard(card);
     return card;
@@ -354,8 +387,10 @@
 
   function mappingRow(m) {
     const row = $('#tpl-map').content.firstElementChild.cloneNode(true);
-    for (const k of ['upstream', 'alias', 'priority', 'weight', 'max_failures']) setv(row, k, m[k]);
-    field(row, 'probe').value = m.probe || 'chat';
+    for (const k of ['upstream', 'alias', 'priority', 'weight', 'max_failures', 'first_token_timeout']) setv(row, k, m[k]);
+    // Absent: the gateway's default (chat, or messages for an Anthropic-only provider).
+    field(row, 'probe').value = m.probe || '';
+    field(row, 'continuation').value = m.continuation || '';
     return row;
   }
 
@@ -364,7 +399,7 @@
     const name = field(f, 'name').value.trim();
     $('.p-title', card).textContent = name || 'New provider';
     const n = $$('.map-list > .map', card).length;
-    const url = field(f, 'base_url').value.trim();
+    const url = field(f, 'base_url').value.trim() || field(adv(card), 'anthropic_base_url').value.trim();
     $('.p-sub', card).textContent = (url ? url + ' · ' : '') + `${n} model${n === 1 ? '' : 's'}`;
   }
 
@@ -379,6 +414,29 @@
     return v === '' ? null : Number(v);
   }
   const str = input => input.value.trim();
+  const list_ = input => str(input).split(',').map(s => s.trim()).filter(Boolean);
+
+  // "Name: value" lines as an object; null when there are none.
+  function headerMap(input, path, strict) {
+    const out = {}, seen = new Set();
+    const lines = input.value.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i].trim();
+      if (!l) continue;
+      const c = l.indexOf(':');
+      const name = c > 0 ? l.slice(0, c).trim() : '';
+      let why = '';
+      if (!name) why = `line ${i + 1} is not "Name: value"`;
+      else if (seen.has(name.toLowerCase())) why = `${name} is given twice`;
+      if (why) {
+        if (strict) throw fieldError(input, `${path}.headers: ${why}`);
+        return 'bad:' + input.value;
+      }
+      seen.add(name.toLowerCase());
+      out[name] = l.slice(c + 1).trim();
+    }
+    return seen.size ? out : null;
+  }
 
   function collect(strict) {
     const out = { providers: [] };
@@ -386,17 +444,30 @@
     for (const k of GLOBALS) out[k] = num($('#g-' + k), k, strict) ?? Number($('#g-' + k).placeholder);
     $$('.pcard', list()).forEach((card, i) => {
       const f = $('.p-fields', card), path = `providers[${i}]`;
+      const a = adv(card), su = field(a, 'stream_usage').value;
       const p = {
         name: str(field(f, 'name')),
-        base_url: str(field(f, 'base_url')),
+        // null, not "": a provider may have only an Anthropic base URL.
+        base_url: str(field(f, 'base_url')) || null,
         api_key: field(f, 'api_key').value.trim(),
         weight: num(field(f, 'weight'), path + '.weight', strict),
         priority: num(field(f, 'priority'), path + '.priority', strict),
         timeout: num(field(f, 'timeout'), path + '.timeout', strict),
-        exclude_params: str(field(f, 'exclude_params')).split(',').map(s => s.trim()).filter(Boolean),
+        exclude_params: list_(field(f, 'exclude_params')),
         ca_file: str(field(f, 'ca_file')) || null,
+        anthropic_base_url: str(field(a, 'anthropic_base_url')) || null,
+        anthropic_auth: field(a, 'anthropic_auth').value || null,
+        headers: headerMap(field(a, 'headers'), path, strict),
+        forward_headers: list_(field(a, 'forward_headers')),
+        model_retries: num(field(a, 'model_retries'), path + '.model_retries', strict),
+        first_token_timeout: num(field(a, 'first_token_timeout'), path + '.first_token_timeout', strict),
+        continuation: field(a, 'continuation').value || null,
+        response_model: field(a, 'response_model').value || null,
+        stream_usage: su === '' ? null : su === 'true',
         model_mappings: [],
       };
+      if (!p.forward_headers.length) p.forward_headers = null;
+      if (card.dataset.name && card.dataset.name !== p.name) p.previous_name = card.dataset.name;
       $$('.map-list > .map', card).forEach((row, j) => {
         const mp = `${path}.model_mappings[${j}]`;
         p.model_mappings.push({
@@ -405,7 +476,9 @@
           priority: num(field(row, 'priority'), mp + '.priority', strict),
           weight: num(field(row, 'weight'), mp + '.weight', strict),
           max_failures: num(field(row, 'max_failures'), mp + '.max_failures', strict),
-          probe: field(row, 'probe').value,
+          probe: field(row, 'probe').value || null,
+          first_token_timeout: num(field(row, 'first_token_timeout'), mp + '.first_token_timeout', strict),
+          continuation: field(row, 'continuation').value || null,
         });
       });
       out.providers.push(p);
@@ -458,7 +531,8 @@
       if (card) {
         const row = m[2] != null ? $$('.map-list > .map', card)[+m[2]] : null;
         const scope = row || $('.p-fields', card);
-        target = (m[3] || m[4]) && field(scope, m[3] || m[4]);
+        const name = m[3] || m[4];
+        target = name && (field(scope, name) || (!row && field(adv(card), name)));
         if (!target) target = row || card;
       }
     } else if (!target) {
@@ -467,6 +541,8 @@
     }
     if (!target) return;
     const card = target.closest('.pcard');
+    const more = target.closest('details');
+    if (more) more.open = true;
     if (card) {
       expand(card, true);
       say($('.p-err', card), msg);
@@ -529,7 +605,7 @@
     if (!b) return;
     const card = b.closest('.pcard');
     if (b.id === 'add-provider') {
-      const c = providerCard({ weight: 1, priority: 0, timeout: 60, model_mappings: [{ priority: 0, weight: 1, probe: 'chat' }] });
+      const c = providerCard({ weight: 1, priority: 0, timeout: 60, model_mappings: [{ priority: 0, weight: 1 }] });
       list().append(c);
       checkDirty();
       c.scrollIntoView({ block: 'start', behavior: 'smooth' });
@@ -540,7 +616,7 @@
       card.remove();
       checkDirty();
     } else if (b.classList.contains('p-addmap')) {
-      const row = mappingRow({ priority: 0, weight: 1, probe: 'chat' });
+      const row = mappingRow({ priority: 0, weight: 1 });
       $('.map-list', card).append(row);
       titleCard(card);
       checkDirty();
@@ -562,8 +638,411 @@
     }
     if (t.name === 'api_key') t.dataset.masked = '';
     const card = t.closest('.pcard');
-    if (card && (t.name === 'name' || t.name === 'base_url')) titleCard(card);
+    if (card && ['name', 'base_url', 'anthropic_base_url'].includes(t.name)) titleCard(card);
     checkDirty();
+  }
+
+  // ---------------- keys and usage ----------------
+
+  const K = { timer: 0, keys: [], sig: '', editing: null, saving: false };
+  const U = { rows: [], from: '', to: '', seq: 0 };
+  const NUMS = ['rpm', 'max_concurrent', 'daily_tokens'];
+  const fmt = n => Number(n || 0).toLocaleString('en-US');
+  function dayOf(d) { return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`; }
+  // Local calendar arithmetic (noon, so no DST change moves the day).
+  function dayAdd(day, n) {
+    const [y, m, d] = day.split('-').map(Number);
+    return dayOf(new Date(y, m - 1, d + n, 12));
+  }
+  const today = () => dayOf(new Date());
+
+  function enterKeys() {
+    if (!$('#u-from').value || !$('#u-to').value) {
+      $('#u-to').value = today();
+      $('#u-from').value = dayAdd(today(), -6);
+    }
+    refreshKeys();
+    loadUsage();
+  }
+
+  async function refreshKeys() {
+    clearTimeout(K.timer);
+    const e0 = epoch;
+    try {
+      const d = await api('GET', '/api/admin/keys');
+      if (e0 !== epoch) return;
+      // Unchanged: keep the rows (and the focus on their buttons).
+      const sig = JSON.stringify(d);
+      if (sig !== K.sig) renderKeys(d || {});
+      K.sig = sig;
+      $('#k-updated').textContent = 'Updated ' + clock(new Date());
+      say($('#k-error'), '');
+    } catch (e) {
+      if (e.status !== 401 && e.status !== 403) say($('#k-error'), 'Could not load the keys: ' + e.message);
+    }
+    clearTimeout(K.timer);
+    if (e0 === epoch && current === 'keys') K.timer = setTimeout(refreshKeys, HEALTH_MS);
+  }
+
+  // A figure and what limits it: "3" over "of 10" / "no limit".
+  function used(value, limit, unit) {
+    return [h('span', { class: 'v', text: fmt(value) }),
+      h('span', { class: 'meta', text: limit ? `of ${fmt(limit)}${unit || ''}` : 'no limit' })];
+  }
+
+  function tokenCell(st, cap) {
+    const t = st.tokens_today || 0;
+    if (!cap) return [h('span', { class: 'v', text: fmt(t) }), h('span', { class: 'meta', text: 'no daily cap' })];
+    const share = t / cap;
+    const fill = h('span', { class: 'meter-fill' });
+    fill.style.width = `${Math.min(100, share * 100).toFixed(1)}%`;
+    const level = share >= 1 ? 'bad' : share >= 0.8 ? 'warn' : 'ok';
+    return [h('span', { class: 'v', text: fmt(t) }),
+      h('span', { class: 'meter m-' + level, role: 'meter', 'aria-label': 'tokens today', 'aria-valuemin': 0,
+        'aria-valuemax': cap, 'aria-valuenow': Math.min(t, cap), title: `${(share * 100).toFixed(1)} % of the daily cap` }, fill),
+      h('span', { class: 'meta', text: `of ${fmt(cap)} (${Math.round(share * 100)} %)` })];
+  }
+
+  function answersCell(st) {
+    const a = Object.entries(st.answers || {}).filter(([, n]) => n);
+    const r = Object.entries(st.refused || {}).filter(([, n]) => n);
+    if (!a.length && !r.length) return [dash()];
+    const label = c => (c === 'error' ? 'no answer' : c);
+    return [a.length ? h('span', { class: 'answers', text: a.map(([c, n]) => `${label(c)} ${fmt(n)}`).join(' · ') }) : null,
+      r.length ? h('span', { class: 'meta bad', text: 'refused: ' + r.map(([c, n]) => `${c.replace('_', ' ')} ${fmt(n)}`).join(', ') }) : null];
+  }
+
+  function keyStatus(k) {
+    if (k.disabled) return ['disabled', 'Disabled'];
+    if (k.expires && k.expires <= today()) return ['expired', 'Expired'];
+    return ['active', 'Active'];
+  }
+
+  function keyRow(k) {
+    const st = k.state || {};
+    const [status, statusText] = keyStatus(k);
+    const shown = k.key ? k.key : k.key_sha256 ? `SHA-256 ${k.key_sha256.slice(0, 12)}…` : '—';
+    const models = k.models && k.models.length
+      ? h('span', { class: 'chips-ro' }, k.models.map(m => h('code', { class: 'pill', text: m })))
+      : h('span', { class: 'muted', text: 'all models' });
+    return h('tr', { class: 'key st-' + status, 'data-name': k.name, 'data-status': status },
+      h('td', { class: 'c-name' }, h('span', { class: 'kname', text: k.name }),
+        h('span', { class: 'badge k-' + status, text: statusText })),
+      h('td', { class: 'c-key' }, h('code', { class: 'mono', title: k.key_sha256 || null, text: shown })),
+      h('td', { class: 'c-models' }, models),
+      h('td', { class: 'num c-rpm' }, used(st.rpm_used, k.rpm, ' rpm')),
+      h('td', { class: 'num c-flight' }, used(st.in_flight, k.max_concurrent, ' at once')),
+      h('td', { class: 'c-tokens' }, tokenCell(st, k.daily_tokens)),
+      h('td', { class: 'c-expires' + (status === 'expired' ? ' bad' : '') }, k.expires || h('span', { class: 'muted', text: 'never' })),
+      h('td', { class: 'c-answers' }, answersCell(st)),
+      h('td', { class: 'c-act' },
+        h('button', { type: 'button', class: 'btn small k-edit', 'data-act': 'edit', text: 'Edit' }),
+        h('button', { type: 'button', class: 'btn small ghost danger k-remove', 'data-act': 'remove', text: 'Remove' })));
+  }
+
+  // Callers that are not named keys (the api_keys list, an open gateway).
+  function otherRow(o) {
+    const st = o.state || {};
+    return h('tr', { class: 'key other', 'data-name': o.name },
+      h('td', { class: 'c-name' }, h('span', { class: 'kname', text: o.name }),
+        h('span', { class: 'meta', text: o.name === '(open)' ? 'no key (an open gateway)' : 'api_keys entry' })),
+      h('td', { class: 'c-key' }, dash()),
+      h('td', { class: 'c-models' }, h('span', { class: 'muted', text: 'all models' })),
+      h('td', { class: 'num c-rpm' }, used(st.rpm_used, 0)),
+      h('td', { class: 'num c-flight' }, used(st.in_flight, 0)),
+      h('td', { class: 'c-tokens' }, tokenCell(st, 0)),
+      h('td', { class: 'c-expires' }, h('span', { class: 'muted', text: 'never' })),
+      h('td', { class: 'c-answers' }, answersCell(st)),
+      h('td', { class: 'c-act' }));
+  }
+
+  function renderKeys(d) {
+    K.keys = d.keys || [];
+    const rows = K.keys.map(keyRow);
+    if (!K.keys.length)
+      rows.push(h('tr', null, h('td', { colspan: 9, class: 'empty', text: 'No named keys. Add one to give a client its own limits and usage.' })));
+    const others = d.others || [];
+    if (others.length) rows.push(h('tr', { class: 'group' }, h('th', { colspan: 9, scope: 'rowgroup', text: 'Other callers' })), ...others.map(otherRow));
+    $('#k-body').replaceChildren(...rows);
+    labelCells($('#k-table'));
+  }
+
+  function keyStatusNote(msg) {
+    const s = $('#k-status');
+    s.textContent = msg;
+    s.className = 'status good';
+    show(s, !!msg);
+  }
+
+  // ---- the key dialog ----
+
+  function openKeyDialog(k) {
+    K.editing = k || null;
+    const d = $('#key-dlg');
+    $('#kd-title').textContent = k ? `Change ${k.name}` : 'Add key';
+    $('#kd-save').textContent = k ? 'Save' : 'Create key';
+    const name = $('#kd-name');
+    name.value = k ? k.name : '';
+    name.readOnly = !!k;
+    $('#kd-name-note').textContent = k ? 'a key keeps its name; add a new one to rename' : 'who uses it: shown in usage and logs';
+    $('#kd-models').value = k ? (k.models || []).join(', ') : '';
+    for (const n of NUMS) $('#kd-' + n).value = k && k[n] ? k[n] : '';
+    $('#kd-expires').value = (k && k.expires) || '';
+    $('#kd-disabled').checked = !!(k && k.disabled);
+    for (const e of $$('.invalid', d)) e.classList.remove('invalid');
+    say($('#kd-error'), '');
+    d.showModal();
+    (k ? $('#kd-models') : name).focus();
+  }
+
+  // The dialog's values; null for what is left empty.
+  function keyForm() {
+    const out = { name: $('#kd-name').value.trim() };
+    if (!out.name) throw fieldError($('#kd-name'), 'Give the key a name.');
+    const models = list_($('#kd-models'));
+    out.models = models.length ? models : null;
+    for (const n of NUMS) {
+      const e = $('#kd-' + n), v = e.value.trim();
+      if (e.validity.badInput || (v !== '' && !/^\d+$/.test(v))) throw fieldError(e, `${e.previousElementSibling.textContent} must be a whole number, 0 or more.`);
+      out[n] = v === '' ? null : Number(v);
+    }
+    const ex = $('#kd-expires');
+    if (ex.validity.badInput) throw fieldError(ex, 'Expires must be a date.');
+    out.expires = ex.value || null;
+    out.disabled = $('#kd-disabled').checked;
+    return out;
+  }
+
+  // What a PUT sends: only the members that changed (null: back to the default).
+  function keyChanges(k, f) {
+    const ch = {};
+    if ((k.models || []).join(',') !== (f.models || []).join(',')) ch.models = f.models;
+    for (const n of NUMS) if ((k[n] || 0) !== (f[n] || 0)) ch[n] = f[n];
+    if ((k.expires || null) !== f.expires) ch.expires = f.expires;
+    if (!!k.disabled !== f.disabled) ch.disabled = f.disabled;
+    return ch;
+  }
+
+  async function saveKey(ev) {
+    ev.preventDefault();
+    if (K.saving) return;
+    for (const e of $$('#key-dlg .invalid')) e.classList.remove('invalid');
+    say($('#kd-error'), '');
+    let f;
+    try {
+      f = keyForm();
+    } catch (e) {
+      say($('#kd-error'), e.message);
+      if (e.input) { e.input.classList.add('invalid'); e.input.focus(); }
+      return;
+    }
+    const k = K.editing, btn = $('#kd-save');
+    let body;
+    if (k) {
+      body = keyChanges(k, f);
+      if (!Object.keys(body).length) { $('#key-dlg').close(); return; }
+    } else {
+      body = {};
+      for (const [n, v] of Object.entries(f)) if (v != null && v !== false) body[n] = v;
+    }
+    K.saving = true;
+    btn.disabled = true;
+    try {
+      const path = '/api/admin/keys' + (k ? '/' + encodeURIComponent(k.name) : '');
+      const d = await api(k ? 'PUT' : 'POST', path, body);
+      $('#key-dlg').close();
+      if (k) keyStatusNote(`${k.name}: saved and in force.`);
+      else {
+        keyStatusNote(`${f.name}: created.`);
+        showToken(d && d.name, d && d.key);
+      }
+      refreshKeys();
+    } catch (e) {
+      if (e.status !== 401 && e.status !== 403) say($('#kd-error'), e.message);
+    } finally {
+      K.saving = false;
+      btn.disabled = false;
+    }
+  }
+
+  async function removeKey(k) {
+    say($('#k-error'), '');
+    if (!await ask(`Remove ${k.name}?`, 'Its requests are refused (401) at once. Its usage history stays.', 'Remove')) return;
+    try {
+      await api('DELETE', '/api/admin/keys/' + encodeURIComponent(k.name));
+      keyStatusNote(`${k.name}: removed.`);
+      refreshKeys();
+    } catch (e) {
+      if (e.status !== 401 && e.status !== 403) say($('#k-error'), `Could not remove ${k.name}: ${e.message}`);
+    }
+  }
+
+  function keysClick(ev) {
+    const b = ev.target.closest('button[data-act]');
+    if (!b) return;
+    const name = b.closest('tr').dataset.name;
+    const k = K.keys.find(x => x.name === name);
+    if (!k) return;
+    if (b.dataset.act === 'edit') openKeyDialog(k);
+    else removeKey(k);
+  }
+
+  // ---- the new token, shown once ----
+
+  function showToken(name, token) {
+    $('#td-name').textContent = name || '';
+    $('#td-token').value = token || '';
+    $('#td-status').textContent = '';
+    $('#token-dlg').showModal();
+    $('#td-token').select();
+  }
+
+  async function copyToken() {
+    const input = $('#td-token');
+    let done = false;
+    try {
+      await navigator.clipboard.writeText(input.value);
+      done = true;
+    } catch (e) {
+      input.select();
+      try { done = document.execCommand('copy'); } catch (e2) { done = false; }
+    }
+    $('#td-status').textContent = done ? 'Copied to the clipboard.' : 'Could not copy: select the key and copy it by hand.';
+  }
+
+  function forgetToken() {
+    $('#td-token').value = '';
+    $('#td-name').textContent = '';
+    $('#td-status').textContent = '';
+  }
+
+  // ---- usage ----
+
+  async function loadUsage() {
+    const from = $('#u-from').value, to = $('#u-to').value;
+    if (!from || !to) { say($('#u-error'), 'Choose both dates.'); return; }
+    if (from > to) { say($('#u-error'), 'From is after To.'); return; }
+    const e0 = epoch, seq = ++U.seq;
+    try {
+      const d = await api('GET', `/api/admin/usage?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+      if (e0 !== epoch || seq !== U.seq) return;
+      U.rows = (d && d.rows) || [];
+      U.from = from;
+      U.to = to;
+      renderUsage();
+      say($('#u-error'), '');
+    } catch (e) {
+      if (e.status !== 401 && e.status !== 403) say($('#u-error'), 'Could not load the usage: ' + e.message);
+    }
+  }
+
+  const COUNTS = ['requests', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'total_tokens'];
+  const GROUP_TEXT = { key: 'Key', alias: 'Model alias', provider: 'Provider' };
+
+  function sumBy(rows, keyOf) {
+    const m = new Map();
+    for (const r of rows) {
+      const k = keyOf(r);
+      let s = m.get(k);
+      if (!s) m.set(k, s = { name: k, requests: 0, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, total_tokens: 0 });
+      for (const c of COUNTS) s[c] += Number(r[c]) || 0;
+    }
+    return m;
+  }
+
+  function renderUsage() {
+    const g = $('#u-group').value in GROUP_TEXT ? $('#u-group').value : 'key';
+    $('#u-group-head').textContent = GROUP_TEXT[g];
+    const groups = [...sumBy(U.rows, r => r[g]).values()].sort((a, b) => b.total_tokens - a.total_tokens || (a.name < b.name ? -1 : 1));
+    const cells = s => COUNTS.map(c => h('td', { class: 'num', 'data-count': c, 'data-value': s[c] }, fmt(s[c])));
+    const rows = groups.map(s => h('tr', { class: 'urow', 'data-group': s.name },
+      h('th', { scope: 'row', class: 'gname', text: s.name }), cells(s)));
+    if (!rows.length) rows.push(h('tr', null, h('td', { colspan: 6, class: 'empty', text: 'No usage in these days.' })));
+    $('#u-body').replaceChildren(...rows);
+    const all = sumBy(U.rows, () => 'Total').get('Total');
+    $('#u-foot').replaceChildren(...(all ? [h('tr', { class: 'utotal' }, h('th', { scope: 'row', text: 'Total' }), cells(all))] : []));
+    labelCells($('#u-table'));
+    $('#u-range').textContent = U.from === U.to ? U.from : `${U.from} to ${U.to}`;
+    drawChart();
+  }
+
+  // ---- the chart: total tokens per day, inline SVG ----
+
+  const SVGNS = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs, ...kids) {
+    const e = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) if (v != null) e.setAttribute(k, v);
+    for (const c of kids.flat()) if (c != null) e.append(c);
+    return e;
+  }
+  function short(n) {
+    const u = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']].find(([v]) => n >= v);
+    if (!u) return String(n);
+    const x = n / u[0];
+    return (x >= 10 || Number.isInteger(x) ? Math.round(x) : x.toFixed(1)) + u[1];
+  }
+  // A round step that cuts max into at most four parts.
+  function niceStep(max) {
+    const raw = max / 4, p = 10 ** Math.floor(Math.log10(raw));
+    return [1, 2, 5, 10].map(m => m * p).find(s => s >= raw);
+  }
+
+  function drawChart() {
+    const box = $('#u-chart');
+    if (!U.from) return;
+    const days = [];
+    for (let d = U.from; d <= U.to && days.length < 3700; d = dayAdd(d, 1)) days.push(d);
+    const perDay = sumBy(U.rows, r => r.day);
+    const byKey = new Map();
+    for (const r of U.rows) {
+      const m = byKey.get(r.day) || new Map();
+      m.set(r.key, (m.get(r.key) || 0) + (Number(r.total_tokens) || 0));
+      byKey.set(r.day, m);
+    }
+    const max = Math.max(0, ...days.map(d => (perDay.get(d) || {}).total_tokens || 0));
+    const W = Math.max(260, box.clientWidth || 600), H = 200;
+    const step = max ? niceStep(max) : 1, top = max ? Math.ceil(max / step) * step : 1;
+    const ticks = [];
+    for (let v = 0; v <= top; v += step) ticks.push(v);
+    const L = 12 + 7 * Math.max(...ticks.map(v => short(v).length)), R = 8, T = 10, B = 26;
+    const pw = W - L - R, ph = H - T - B, slot = pw / days.length;
+    const bw = Math.max(1, Math.min(slot * 0.7, 44));
+    const y = v => T + ph - (v / top) * ph;
+    const parts = [];
+    for (const v of ticks)
+      parts.push(svg('line', { class: 'grid-line', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
+        svg('text', { class: 'axis', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, short(v)));
+    const every = Math.max(1, Math.ceil(days.length / Math.max(1, Math.floor(pw / 46))));
+    days.forEach((d, i) => {
+      const s = perDay.get(d), cx = L + slot * i + slot / 2;
+      if (s && s.total_tokens > 0) {
+        const hgt = Math.max(1, (s.total_tokens / top) * ph);
+        const who = [...byKey.get(d)].filter(([, n]) => n).sort((a, b) => b[1] - a[1]).slice(0, 6)
+          .map(([k, n]) => `\n${k}: ${fmt(n)}`).join('');
+        parts.push(svg('rect', { class: 'bar', x: (cx - bw / 2).toFixed(1), y: (T + ph - hgt).toFixed(1), width: bw.toFixed(1),
+          height: hgt.toFixed(1), rx: Math.min(3, bw / 4), 'data-day': d, 'data-total': s.total_tokens },
+        svg('title', null, `${d}: ${fmt(s.total_tokens)} tokens, ${fmt(s.requests)} request${s.requests === 1 ? '' : 's'}${who}`)));
+      }
+      if ((days.length - 1 - i) % every === 0)
+        parts.push(svg('text', { class: 'axis', x: cx, y: H - 8, 'text-anchor': 'middle' }, d.slice(5)));
+    });
+    parts.push(svg('line', { class: 'base-line', x1: L, x2: W - R, y1: T + ph, y2: T + ph }));
+    if (!max) parts.push(svg('text', { class: 'axis', x: L + pw / 2, y: T + ph / 2, 'text-anchor': 'middle' }, 'No tokens in these days'));
+    box.replaceChildren(svg('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img',
+      'aria-label': `Total tokens per day, ${U.from} to ${U.to}: ${fmt(max)} at most` }, parts));
+  }
+
+  // ---- tables as cards on phones: each cell names its column ----
+
+  function labelCells(table) {
+    const heads = $$('thead th', table).map(th => th.textContent.trim());
+    for (const tr of $$('tbody tr, tfoot tr', table)) {
+      let col = 0;
+      for (const c of tr.children) {
+        if (!c.hasAttribute('data-label')) c.dataset.label = heads[col] || '';
+        col += c.colSpan || 1;
+      }
+    }
   }
 
   // ---------------- logs ----------------
@@ -724,6 +1203,22 @@
     });
     $('#cfg-reload').addEventListener('click', discard);
     $('#cfg-discard').addEventListener('click', discard);
+
+    $('#k-refresh').addEventListener('click', () => { refreshKeys(); loadUsage(); });
+    $('#k-add').addEventListener('click', () => openKeyDialog(null));
+    $('#k-body').addEventListener('click', keysClick);
+    $('#kd-form').addEventListener('submit', saveKey);
+    $('#kd-cancel').addEventListener('click', () => $('#key-dlg').close());
+    $('#td-copy').addEventListener('click', copyToken);
+    $('#td-done').addEventListener('click', () => $('#token-dlg').close());
+    $('#token-dlg').addEventListener('close', forgetToken);
+    for (const id of ['#u-from', '#u-to']) $(id).addEventListener('change', loadUsage);
+    $('#u-group').addEventListener('change', () => { if (U.from) renderUsage(); });
+    let rz = 0;
+    window.addEventListener('resize', () => {
+      clearTimeout(rz);
+      rz = setTimeout(() => { if (current === 'keys') drawChart(); }, 120);
+    });
 
     $('#l-live').addEventListener('change', () => { if ($('#l-live').checked) pollLogs(); else clearTimeout(L.timer); });
     $('#l-clear').addEventListener('click', clearLogs);

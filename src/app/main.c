@@ -195,7 +195,9 @@ static int serve(struct config *cfg, const char *config_file, int port)
     log_info("autoswitch %s listening on %s port %d (%zu providers, %zu aliases, config %s)",
              AUTOSWITCH_VERSION, snap->cfg->listen ? snap->cfg->listen : "*", server_port(),
              snap->cfg->n_providers, snap->idx[DIALECT_OPENAI].n, config_file);
+    log_set_batching(true);   /* from here on the loop flushes the log */
     loop_run();
+    log_set_batching(false);
     return 0;
 }
 

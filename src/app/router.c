@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "apierr.h"
 #include "auth.h"
 #include "buf.h"
 #include "endpoint.h"
@@ -141,15 +142,15 @@ static void answer_unrouted(struct conn *c, struct request *r, bool preflight, c
         char hdr[160];
         snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
         struct buf b = BUF_INIT;
-        reply_error_json(&b, "method not allowed", "invalid_request_error", NULL);
+        apierr_json(&b, r->dialect, 405, "invalid_request_error", NULL, "method not allowed");
         buf_append(&b, "\n", 1);
         conn_respond(c, 405, "application/json", hdr, buf_head(&b), buf_len(&b));
         buf_free(&b);
         return;
     }
-    reply_error(c, 404, "invalid_request_error", "not_found", "no route for %.*s %.*s",
-                (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len), r->hp.method,
-                (int)(r->path_len > 200 ? 200 : r->path_len), r->path);
+    reply_api_error(c, r->dialect, 404, "invalid_request_error", "not_found", "no route for %.*s %.*s",
+                    (int)(r->hp.method_len > 16 ? 16 : r->hp.method_len), r->hp.method,
+                    (int)(r->path_len > 200 ? 200 : r->path_len), r->path);
 }
 
 /* The dialect a /v1 request speaks: its endpoint's, and for the model
@@ -225,6 +226,8 @@ static bool router_head(struct conn *c, struct request *r, uint64_t *max_body)
     /* The OpenAI API is callable from web pages (keys are bearer tokens,
      * never cookies); the admin API is for the built-in UI only. */
     r->cors = mem_starts(r->path, r->path_len, "/v1/");
+    if (r->cors)
+        r->dialect = dialect_of(r);   /* the server's own errors (413, 408) in the client's shape too */
     bool preflight = r->cors && mem_eq(r->hp.method, r->hp.method_len, "OPTIONS");
     char allow[128] = "";
     const struct route *rt = find_route(r, preflight, allow, sizeof allow);

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUF_MIN_CAP 256
-#define MEM_CLASS_MIN 64          /* classes: 64, 128, ... MEM_CACHE_BLOCK_MAX */
-#define MEM_CLASSES 10
+#define BUF_MIN_CAP 64
+#define MEM_CLASS_MIN 64          /* classes: 64, 96, 128, 192, ... MEM_CACHE_BLOCK_MAX */
+#define MEM_CLASSES 19            /* steps of 1.5 and 2 in turn: at most a third wasted */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define MEM_CACHE 0
@@ -29,11 +29,17 @@ char buf_empty[1];
 static struct free_block *cache[MEM_CLASSES];
 static size_t cached_bytes;
 
+/* Class k holds blocks of 64 << k/2, times 1.5 for odd k. */
+static size_t class_size(int k)
+{
+    size_t base = (size_t)MEM_CLASS_MIN << (k / 2);
+    return k % 2 ? base + base / 2 : base;
+}
+
 static int mem_class(size_t n)
 {
-    size_t size = MEM_CLASS_MIN;
-    for (int k = 0; k < MEM_CLASSES; k++, size <<= 1)
-        if (n <= size)
+    for (int k = 0; k < MEM_CLASSES; k++)
+        if (n <= class_size(k))
             return k;
     return -1;
 }
@@ -41,7 +47,7 @@ static int mem_class(size_t n)
 void *mem_get(size_t n, size_t *cap)
 {
     int k = mem_class(n);
-    size_t size = k < 0 ? n : (size_t)MEM_CLASS_MIN << k;
+    size_t size = k < 0 ? n : class_size(k);
     if (cap)
         *cap = size;
     if (MEM_CACHE && k >= 0 && cache[k]) {
@@ -58,7 +64,7 @@ void mem_put(void *p, size_t cap)
     if (!p)
         return;
     int k = mem_class(cap);
-    if (MEM_CACHE && k >= 0 && ((size_t)MEM_CLASS_MIN << k) == cap && cached_bytes + cap <= MEM_CACHE_MAX) {
+    if (MEM_CACHE && k >= 0 && class_size(k) == cap && cached_bytes + cap <= MEM_CACHE_MAX) {
         struct free_block *b = p;
         b->next = cache[k];
         cache[k] = b;

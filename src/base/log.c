@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include "buf.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,10 @@ static struct {
     uint64_t file_max;
     time_t tsec;      /* second for which tstamp is valid */
     char tstamp[24];  /* "YYYY-MM-DD HH:MM:SS" */
+    bool batching;    /* the loop runs: INFO and DEBUG lines wait for the end of its iteration */
+    bool flush_queued;
+    char pending[LOG_PENDING_MAX];
+    size_t npending;
 } logger = { .fd = -1, .to_stdout = 1, .min = LOG_INFO };
 
 static const char *level_name[] = { "DEBUG", "INFO", "WARN", "ERROR" };
@@ -119,6 +124,7 @@ static int file_open(void)
 
 int log_configure(size_t ring_lines, const char *file, uint64_t max_bytes)
 {
+    log_flush();   /* lines so far go where they were meant to */
     if (ring_resize(ring_lines) < 0)
         return -1;
     logger.file_max = max_bytes;
@@ -137,6 +143,7 @@ int log_configure(size_t ring_lines, const char *file, uint64_t max_bytes)
 
 void log_shutdown(void)
 {
+    log_set_batching(false);
     while (logger.count)
         ring_drop_oldest();
     free(logger.ring);
@@ -206,6 +213,70 @@ static size_t format_time(char *out, size_t cap)
     return n;
 }
 
+/* Write what waits to stdout and the file (rotated before it would pass
+ * log_max_bytes). */
+void log_flush(void)
+{
+    size_t n = logger.npending;
+    logger.npending = 0;
+    if (!n)
+        return;
+    if (logger.to_stdout)
+        write_all(STDOUT_FILENO, logger.pending, n);
+    if (logger.fd >= 0) {
+        if (logger.file_max && logger.file_bytes + n > logger.file_max)
+            file_rotate();
+        if (logger.fd >= 0) {
+            write_all(logger.fd, logger.pending, n);
+            logger.file_bytes += n;
+        }
+    }
+}
+
+static void flush_deferred(void *ctx)
+{
+    (void)ctx;
+    logger.flush_queued = false;
+    log_flush();
+}
+
+void log_set_batching(bool on)
+{
+    logger.batching = on;
+    if (!on)
+        log_flush();
+}
+
+/* A line to stdout and the file.  While the loop runs, lines of a busy
+ * iteration go out in one write at its end (one write per request was a
+ * tenth of a request's system calls); warnings and errors, and a full
+ * buffer, go out at once, in order. */
+static void emit(enum log_level lvl, const char *line, size_t n)
+{
+    if (!logger.to_stdout && logger.fd < 0)
+        return;
+    if (logger.npending + n > sizeof logger.pending)
+        log_flush();
+    if (n > sizeof logger.pending) {
+        memcpy(logger.pending, line, 0);
+        if (logger.to_stdout)
+            write_all(STDOUT_FILENO, line, n);
+        if (logger.fd >= 0) {
+            write_all(logger.fd, line, n);
+            logger.file_bytes += n;
+        }
+        return;
+    }
+    memcpy(logger.pending + logger.npending, line, n);
+    logger.npending += n;
+    if (!logger.batching || lvl >= LOG_WARN) {
+        log_flush();
+    } else if (!logger.flush_queued) {
+        logger.flush_queued = true;
+        loop_defer(flush_deferred, NULL);
+    }
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
     if (lvl < logger.min)
@@ -252,17 +323,7 @@ void log_text(enum log_level lvl, const char *msg, size_t mlen)
         }
     }
     line[n] = '\n';
-
-    if (logger.to_stdout)
-        write_all(STDOUT_FILENO, line, n + 1);
-    if (logger.fd >= 0) {
-        if (logger.file_max && logger.file_bytes + n + 1 > logger.file_max)
-            file_rotate();
-        if (logger.fd >= 0) {
-            write_all(logger.fd, line, n + 1);
-            logger.file_bytes += n + 1;
-        }
-    }
+    emit(lvl, line, n + 1);
 
     logger.seq++;
     if (logger.cap == 0)

@@ -14,6 +14,7 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 #define LOG_LINE_MAX 2048                 /* longer messages are cut */
+#define LOG_PENDING_MAX 16384             /* lines waiting for one write (more than one escaped line) */
 #define LOG_FILE_KEEP 3                   /* rotated files kept: file.1 .. file.3 */
 
 void log_init(void);
@@ -29,6 +30,11 @@ void log_set_stdout(int on);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same for a message already made (no formatting): msg[0, len). */
 void log_text(enum log_level lvl, const char *msg, size_t len);
+/* While the loop runs (on), INFO and DEBUG lines are written at the end of
+ * the loop iteration, all in one write; off writes what waits. */
+void log_set_batching(bool on);
+/* Write what waits now. */
+void log_flush(void);
 /* Whether a line of this level would be written at all. */
 bool log_enabled(enum log_level lvl);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

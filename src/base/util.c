@@ -100,6 +100,11 @@ static uint64_t rng_next(void)
     return z ^ (z >> 31);
 }
 
+uint32_t random_u32(void)
+{
+    return (uint32_t)(rng_next() >> 32);
+}
+
 void random_hex(char *out, size_t nbytes)
 {
     static const char hex[] = "0123456789abcdef";

@@ -29,6 +29,8 @@ int random_bytes(void *p, size_t n);
 /* Lower-case hex of n unpredictable-enough bytes into out (2n + 1 bytes):
  * for ids, not for secrets. */
 void random_hex(char *out, size_t nbytes);
+/* A number for jitter and ids (the same generator: not for secrets). */
+uint32_t random_u32(void);
 
 /* Parse a decimal integer in [min, max] from s[0, n). 0 or -1. */
 int parse_int(const char *s, size_t n, long long min, long long max, long long *out);

@@ -37,7 +37,7 @@ struct proxy {
     struct reqbody rb;
     struct buf query;             /* "?..." of the client's target, or empty */
     char reqid[REQID_MAX + 1];
-    const struct candidate *plan[BAL_MAX_ATTEMPTS];
+    uint16_t plan[BAL_MAX_ATTEMPTS];   /* the attempt order, as indexes into alias->cands */
     size_t nplan, next;
     const struct candidate *cur;  /* the candidate of the running (or last) attempt */
     struct health_entry *health;  /* ... its health for this route's class */
@@ -61,6 +61,11 @@ struct proxy {
 };
 
 static void drive(struct proxy *p);
+
+static const struct candidate *planned(const struct proxy *p, size_t i)
+{
+    return &p->alias->cands[p->plan[i]];
+}
 static void start_attempt(struct proxy *p, enum att_cont cont);
 
 /* ---------------- lifetime ---------------- */
@@ -263,7 +268,7 @@ static enum att_cont cont_of(enum cfg_continuation c)
 static bool next_continuation(struct proxy *p, enum att_cont *how)
 {
     while (p->ep->continuable && p->next < p->nplan) {
-        *how = cont_of(p->plan[p->next]->map->continuation);
+        *how = cont_of(planned(p, p->next)->map->continuation);
         if (*how != CONT_NONE)
             return true;
         p->next++;
@@ -533,19 +538,9 @@ static int build_request(struct proxy *p, enum att_cont cont, struct buf *data)
 
 static void start_attempt(struct proxy *p, enum att_cont cont)
 {
-    p->cur = p->plan[p->next++];
+    p->cur = planned(p, p->next++);
     const struct cfg_provider *prov = p->cur->prov;
     const struct config *cfg = p->snap->cfg;
-    char label[256];
-    size_t pl = strlen(prov->name), ul = strlen(p->cur->map->upstream);
-    if (pl > 127)
-        pl = 127;
-    if (ul > 127)
-        ul = 127;
-    memcpy(label, prov->name, pl);
-    label[pl] = '/';
-    memcpy(label + pl + 1, p->cur->map->upstream, ul);
-    label[pl + 1 + ul] = '\0';
     /* response_model: the alias (the reference's way) or the upstream that
      * served; a continued stream keeps the first part's. */
     const struct candidate *named = cont != CONT_NONE && p->first ? p->first : p->cur;
@@ -557,7 +552,8 @@ static void start_attempt(struct proxy *p, enum att_cont cont)
         .first_token_ms = (uint64_t)p->cur->map->first_token_timeout * 1000u,
         .model = upstream ? named->map->upstream : p->alias->name,
         .cont = cont,
-        .label = label,
+        .provider = prov->name,
+        .upstream = p->cur->map->upstream,
         .hide_usage_chunk = p->hide_usage,
     };
     att_start(&p->att, &t, loop_now());
@@ -620,7 +616,7 @@ static size_t continuation_bytes(const struct proxy *p)
     if (!p->rb.stream || !p->ep->continuable || reqbody_is_form(&p->rb))
         return 0;
     for (size_t i = 1; i < p->nplan; i++)
-        if (p->plan[i]->map->continuation != CFG_CONT_NONE)
+        if (planned(p, i)->map->continuation != CFG_CONT_NONE)
             return (size_t)p->snap->cfg->continuation_max_bytes;
     return 0;
 }
@@ -628,8 +624,7 @@ static size_t continuation_bytes(const struct proxy *p)
 static void init_engine(struct proxy *p)
 {
     const struct config *cfg = p->snap->cfg;
-    uint32_t seed;
-    random_bytes(&seed, sizeof seed);
+    uint32_t seed = random_u32();   /* backoff jitter: no getrandom() per request */
     struct att_policy pol = {
         .dialect = p->ep->dialect,
         .stream = p->rb.stream,
@@ -659,21 +654,22 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
     p->alloc = alloc;
     p->ep = ep;
     p->snap = snapshot_ref(s);
-    if (reqbody_read(&p->rb, c, r, ep) < 0) {
+    char model[MODEL_NAME_MAX + 1] = "";
+    if (reqbody_read(&p->rb, c, r, ep, model) < 0) {
         proxy_free_deferred(p);
         return;
     }
     struct principal *who = r->who;
-    if (who && !keys_allows(who, p->rb.model)) {
+    if (who && !keys_allows(who, model)) {
         keys_refused(who, KR_MODEL);
         reply_api_error(c, ep->dialect, 403, "invalid_request_error", "model_not_allowed",
-                        "This API key may not use the model `%s`.", p->rb.model);
+                        "This API key may not use the model `%s`.", model);
         proxy_free_deferred(p);
         return;
     }
-    if (!(p->alias = snapshot_alias(s, ep->dialect, p->rb.model, strlen(p->rb.model)))) {
+    if (!(p->alias = snapshot_alias(s, ep->dialect, model, strlen(model)))) {
         reply_api_error(c, ep->dialect, 404, "invalid_request_error", "model_not_found",
-                        "The model `%s` does not exist or you do not have access to it.", p->rb.model);
+                        "The model `%s` does not exist or you do not have access to it.", model);
         proxy_free_deferred(p);
         return;
     }
@@ -687,7 +683,10 @@ void proxy_handle(struct conn *c, struct request *r, struct snapshot *s)
     }
     pick_request_id(p, r);
     loop_timer_init(&p->timer, on_timer, p);
-    p->nplan = balance_plan(p->alias, ep->cls, s->cfg->max_retries, p->plan, BAL_MAX_ATTEMPTS);
+    const struct candidate *order[BAL_MAX_ATTEMPTS];
+    p->nplan = balance_plan(p->alias, ep->cls, s->cfg->max_retries, order, BAL_MAX_ATTEMPTS);
+    for (size_t i = 0; i < p->nplan; i++)
+        p->plan[i] = (uint16_t)(order[i] - p->alias->cands);
     init_engine(p);
     counters.proxied++;
     counters.bytes_in += buf_len(&p->rb.body);

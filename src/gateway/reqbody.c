@@ -47,7 +47,7 @@ static void find_members(const char *b, struct json_val root, struct members *m)
             }
 }
 
-static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *ep)
+static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *ep, char *model)
 {
     const char *b = buf_len(&rb->body) ? buf_head(&rb->body) : "";
     size_t n = buf_len(&rb->body);
@@ -74,7 +74,7 @@ static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *
     struct json_val v = m.val[M_MODEL];
     if (v.type != JSON_STRING || v.end - v.start <= 2)
         return bad(c, ep, "model is required");
-    if (check_model(c, ep, rb->model, json_str_decode(b, v, rb->model, sizeof rb->model)) < 0)
+    if (check_model(c, ep, model, json_str_decode(b, v, model, MODEL_NAME_MAX + 1)) < 0)
         return -1;
     v = m.val[M_MESSAGES];
     if (ep->needs_messages && (v.type != JSON_ARRAY || json_is_empty(b, v)))
@@ -87,7 +87,8 @@ static int read_json(struct reqbody *rb, struct conn *c, const struct endpoint *
 }
 
 /* A file upload (audio, an image to edit): the model is a form field. */
-static int read_form(struct reqbody *rb, struct conn *c, const struct endpoint *ep, const char *boundary)
+static int read_form(struct reqbody *rb, struct conn *c, const struct endpoint *ep, const char *boundary,
+                     char *model)
 {
     static const char *const names[] = { "model", "stream" };
     struct mp_field fields[2];
@@ -108,17 +109,17 @@ static int read_form(struct reqbody *rb, struct conn *c, const struct endpoint *
         return bad(c, ep, "model is required");
     size_t len = fields[0].end - fields[0].start;
     if (len <= MODEL_NAME_MAX) {
-        memcpy(rb->model, b + fields[0].start, len);
-        rb->model[len] = '\0';
+        memcpy(model, b + fields[0].start, len);
+        model[len] = '\0';
     }
-    if (check_model(c, ep, rb->model, len) < 0)
+    if (check_model(c, ep, model, len) < 0)
         return -1;
     rb->form_model = fields[0];
     rb->stream = fields[1].found && mem_eq(b + fields[1].start, fields[1].end - fields[1].start, "true");
     return 0;
 }
 
-int reqbody_read(struct reqbody *rb, struct conn *c, struct request *r, const struct endpoint *ep)
+int reqbody_read(struct reqbody *rb, struct conn *c, struct request *r, const struct endpoint *ep, char *model)
 {
     memset(rb, 0, sizeof *rb);
     rb->body = r->body;   /* take the body: read once, kept for retries */
@@ -128,12 +129,12 @@ int reqbody_read(struct reqbody *rb, struct conn *c, struct request *r, const st
     const struct hp_header *ct = hp_find(r->hp.headers, r->hp.num_headers, "content-type");
     bool form = ep->form && ct && ct->value_len >= 10 && mem_ieq(ct->value, 10, "multipart/");
     if (!form)
-        return read_json(rb, c, ep);
+        return read_json(rb, c, ep, model);
     char boundary[MP_BOUNDARY_MAX + 1];
     if (multipart_boundary(ct->value, ct->value_len, boundary, sizeof boundary) < 0)
         return bad(c, ep, "invalid multipart body: the Content-Type must be multipart/form-data with a valid boundary");
     buf_append(&rb->form_ctype, ct->value, ct->value_len);
-    return read_form(rb, c, ep, boundary);
+    return read_form(rb, c, ep, boundary, model);
 }
 
 void reqbody_free(struct reqbody *rb)

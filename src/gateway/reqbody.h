@@ -21,7 +21,6 @@
 struct reqbody {
     struct buf body;               /* taken from the request: read once, kept for retries */
     uint64_t charge;               /* ... with its count in the budget (budget.h) */
-    char model[MODEL_NAME_MAX + 1];
     bool stream;
     bool wants_usage;              /* stream_options.include_usage: true (the client reads the usage chunk) */
     struct json_val root;          /* a JSON body: its top-level object */
@@ -29,9 +28,10 @@ struct reqbody {
     struct mp_field form_model;    /* ... and where its model field's value is */
 };
 
-/* Parse r's body for ep (taking the body out of r).  0, or -1 after
- * answering the client. */
-int reqbody_read(struct reqbody *rb, struct conn *c, struct request *r, const struct endpoint *ep);
+/* Parse r's body for ep (taking the body out of r); the model it names
+ * goes to model (MODEL_NAME_MAX + 1 bytes: the caller's, as it is needed
+ * only to pick the alias).  0, or -1 after answering the client. */
+int reqbody_read(struct reqbody *rb, struct conn *c, struct request *r, const struct endpoint *ep, char *model);
 void reqbody_free(struct reqbody *rb);
 bool reqbody_is_form(const struct reqbody *rb);
 

@@ -196,8 +196,6 @@ void att_start(struct attempt *a, const struct att_target *t, uint64_t now)
     }
     a->retry_pending = false;
     a->tgt = *t;
-    snprintf(a->label, sizeof a->label, "%s", t->label ? t->label : "");
-    a->tgt.label = a->label;
     reset_attempt(a);
     buf_clear(&a->model_json);
     if (t->model)
@@ -537,11 +535,11 @@ void att_head(struct attempt *a, const struct hp_response *res, uint64_t now, ti
 static void describe(const struct attempt *a, char *out, size_t cap)
 {
     /* Redacted whole, then cut: a key split by the cut would escape it. */
-    char msg[ATT_REASON_MAX];
+    char msg[2 * ATT_REASON_MAX];
     answer_error_message(buf_head(&a->body), buf_len(&a->body), msg, sizeof msg);
     redact_secrets(msg);
     if (msg[0])
-        snprintf(out, cap, "status %d: %.200s", a->status, msg);
+        snprintf(out, cap, "status %d: %.160s", a->status, msg);
     else
         snprintf(out, cap, "status %d", a->status);
 }
@@ -621,7 +619,7 @@ static void deliver_answer(struct attempt *a)
 /* 2xx, read whole: an error in disguise, or the answer. */
 static void end_buffered(struct attempt *a, uint64_t now)
 {
-    char msg[200], reason[ATT_REASON_MAX];
+    char msg[160], reason[ATT_REASON_MAX];
     if (answer_has_error(buf_head(&a->body), buf_len(&a->body), msg, sizeof msg)) {
         snprintf(reason, sizeof reason, "status %d with an error: %s", a->status, msg);
         att_failed(a, FC_NEXT, a->status, reason, now);

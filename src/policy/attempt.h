@@ -52,7 +52,7 @@
 #define ATT_RESPONSE_MAX (64u << 20)        /* a non-stream answer larger than this fails */
 #define ATT_ERROR_BODY_MAX 8192             /* bytes of a failover answer kept for the log */
 #define ATT_HEAD_LINES_MAX 2048             /* upstream x-ratelimit-* lines kept for the client */
-#define ATT_REASON_MAX 300
+#define ATT_REASON_MAX 200
 #define ATT_BACKOFF_MIN_MS 300              /* same-candidate retry: 300-600 ms, then 600-1000 */
 #define ATT_BACKOFF_MAX_MS 1000
 #define ATT_RETRY_AFTER_WAITS 2             /* short Retry-After waits per candidate */
@@ -98,7 +98,8 @@ struct att_target {
     uint64_t first_token_ms;      /* streams: the first content event */
     const char *model;            /* "model" of answers and events becomes this (NULL: unchanged) */
     enum att_cont cont;           /* CONT_NONE, or how this attempt continues a broken stream */
-    const char *label;            /* "provider/upstream", for the resumed comment (copied) */
+    const char *provider;         /* for the resumed comment: "provider/upstream" (both must */
+    const char *upstream;         /* stay valid until the request ends: the snapshot's names) */
     bool hide_usage_chunk;        /* the gateway asked for include_usage on its own: drop that chunk */
 };
 
@@ -173,14 +174,13 @@ enum att_phase { PH_IDLE, PH_HEAD, PH_BUFFER, PH_RELAY, PH_ERROR_BODY, PH_STREAM
 struct attempt {
     struct att_policy pol;
     struct att_target tgt;
-    char label[256];               /* tgt.label points here: the caller's string may be gone */
     enum att_phase phase;
     bool committed;                /* the client has its response head */
     bool over;                     /* sticky: FINISH or ABORT was queued */
     /* the current attempt */
     uint64_t started, last_byte;
     int status;
-    char ctype[160];
+    char ctype[96];
     int64_t retry_after_ms;        /* -1: none */
     struct buf head_lines;         /* x-ratelimit-* lines of the answering upstream */
     struct buf body;               /* a buffered answer or the start of an error body */
@@ -205,7 +205,7 @@ struct attempt {
     bool deadline_hit;
     struct buf fallback;           /* a 400 to return when nothing better comes (context length) */
     int fallback_status;
-    char fallback_ctype[160];
+    char fallback_ctype[96];
     /* continuation */
     struct buf text;               /* text the client has, decoded (the event being read may add
                                       to it: up to text_sent it is in complete, kept events) */

@@ -110,7 +110,13 @@ static void start_forwarding(struct attempt *a)
     buf_append(&held, buf_head(&a->ev) + a->ev_start, partial);
     a->ev.end -= partial;
     buf_append_str(&a->ev, RESUMED_NOTE);
-    buf_append_str(&a->ev, a->tgt.label ? a->tgt.label : "another provider");
+    if (a->tgt.provider && a->tgt.upstream) {
+        buf_append_str(&a->ev, a->tgt.provider);
+        buf_append(&a->ev, "/", 1);
+        buf_append_str(&a->ev, a->tgt.upstream);
+    } else {
+        buf_append_str(&a->ev, "another provider");
+    }
     buf_append_str(&a->ev, "\n\n");
     a->ev_start = buf_len(&a->ev);
     buf_append(&a->ev, buf_head(&held), buf_len(&held));
@@ -420,7 +426,7 @@ static void check_cont(struct attempt *a, uint64_t now, bool ended)
     }
     if (!a->cont_forwarding) {
         if (a->error_first || a->cont_bad || ended || a->saw_done) {
-            snprintf(reason, sizeof reason, "%s%s", a->error_first ? "stream error: " : "",
+            snprintf(reason, sizeof reason, "%s%.160s", a->error_first ? "stream error: " : "",
                      a->error_first ? a->stream_err
                      : a->cont_bad  ? "the continuation answered with something other than text"
                                     : "the continuation ended before any new text");
@@ -430,7 +436,7 @@ static void check_cont(struct attempt *a, uint64_t now, bool ended)
     }
     if (a->stream_broken) {
         flush(a);
-        snprintf(reason, sizeof reason, "stream error after content: %s", a->stream_err);
+        snprintf(reason, sizeof reason, "stream error after content: %.160s", a->stream_err);
         att_failed(a, FC_NEXT, a->status, reason, now);
         return;
     }
@@ -453,7 +459,7 @@ static void check(struct attempt *a, uint64_t now, bool ended)
     }
     if (!a->committed) {
         if (a->error_first) {
-            snprintf(reason, sizeof reason, "stream error: %s", a->stream_err);
+            snprintf(reason, sizeof reason, "stream error: %.160s", a->stream_err);
             att_failed(a, FC_NEXT, a->status, reason, now);
             return;
         }
@@ -469,7 +475,7 @@ static void check(struct attempt *a, uint64_t now, bool ended)
     }
     if (a->stream_broken) {
         flush(a);   /* the events before the error are the client's */
-        snprintf(reason, sizeof reason, "stream error after content: %s", a->stream_err);
+        snprintf(reason, sizeof reason, "stream error after content: %.160s", a->stream_err);
         att_failed(a, FC_NEXT, a->status, reason, now);
         return;
     }

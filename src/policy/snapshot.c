@@ -161,6 +161,8 @@ static int build_index(struct snapshot *s, enum dialect d)
         for (size_t m = 0; url && m < prov->n_mappings; m++) {
             const struct cfg_mapping *map = &prov->mappings[m];
             struct alias_entry *a = find(ix, map->alias, strlen(map->alias));
+            if (a->n >= SNAPSHOT_MAX_CANDIDATES)
+                continue;   /* a request's plan names candidates by a 16-bit index */
             struct candidate *grown = realloc(a->cands, (a->n + 1) * sizeof *a->cands);
             if (!grown)
                 return -1;

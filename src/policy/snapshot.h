@@ -13,6 +13,8 @@
 #include "endpoint.h"
 
 /* One (provider, mapping) that can serve an alias in a dialect. */
+#define SNAPSHOT_MAX_CANDIDATES 65535   /* per alias and dialect; more are left out */
+
 struct candidate {
     const struct cfg_provider *prov;
     const struct cfg_mapping *map;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "apierr.h"
 #include "budget.h"
 #include "log.h"
 #include "util.h"
@@ -151,6 +152,7 @@ static void request_reset(struct request *r)
     r->path = r->query = NULL;
     r->path_len = r->query_len = 0;
     r->is_head = false;
+    r->dialect = DIALECT_OPENAI;
     r->quiet = false;
     r->cors = false;
     r->who = NULL;
@@ -389,7 +391,8 @@ static void conn_reject(struct conn *c, int status, const char *msg)
     c->req.start_ms = c->head_started ? c->head_started : loop_now();
     buf_clear(&c->in);
     struct buf body = BUF_INIT;
-    buf_printf(&body, "{\"error\":{\"message\":\"%s\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}", msg);
+    apierr_json(&body, c->req.dialect, status, status >= 500 ? "server_error" : "invalid_request_error", NULL, msg);
+    buf_append(&body, "\n", 1);
     conn_respond(c, status, "application/json", NULL, buf_head(&body), buf_len(&body));
     buf_free(&body);
 }
@@ -399,6 +402,8 @@ static void conn_dispatch(struct conn *c)
     c->state = ST_HANDLING;
     c->responding = false;
     c->body_unread = false;
+    if (!buf_len(&c->in))
+        buf_trim(&c->in, 0);   /* a stream may run for minutes: hold nothing for the next request */
     if (srv.h.serve)
         srv.h.serve(c, &c->req);
 }

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "event.h"
 #include "http_parse.h"
 #include "loop.h"
 
@@ -92,6 +93,7 @@ struct request {
     const char *query;            /* after '?', or NULL */
     size_t query_len;
     bool is_head;                 /* HEAD: answer without a body */
+    enum dialect dialect;         /* the shape of errors the server itself answers (the router sets it) */
     uint64_t start_ms;
     /* filled while answering, for the access log */
     int status;

@@ -530,7 +530,7 @@ static void start_attempt_at(struct h *h, size_t idx, enum att_cont cont)
     const struct cand *c = &h->cand[idx];
     struct att_target t = {
         .model_retries = c->model_retries, .timeout_ms = c->timeout_ms, .first_token_ms = c->first_token_ms,
-        .model = c->model, .cont = cont, .label = c->label, .hide_usage_chunk = h->hide_usage,
+        .model = c->model, .cont = cont, .provider = c->label, .upstream = "up-model", .hide_usage_chunk = h->hide_usage,
     };
     h->word_base = 0;
     if (cont == CONT_PREFILL || cont == CONT_PREFIX || cont == CONT_CONTINUE_FINAL) {
@@ -966,7 +966,7 @@ static void poke_after_end(struct h *h)
 {
     struct att_action act;
     struct hp_response res;
-    struct att_target t = { .timeout_ms = 1000, .first_token_ms = 1000, .cont = CONT_NONE, .label = "late" };
+    struct att_target t = { .timeout_ms = 1000, .first_token_ms = 1000, .cont = CONT_NONE, .provider = "late", .upstream = "m" };
     memset(&res, 0, sizeof res);
     res.status = 200;
     for (int i = 0; i < 9; i++) {
@@ -1027,7 +1027,7 @@ static void setup(struct h *h, struct rd *r)
             .first_token_ms = first_token[(c >> 5) & 3],
             .model = (c & 0x80) ? "alias-model" : NULL,
         };
-        snprintf(h->cand[i].label, sizeof h->cand[i].label, "prov%zu/up-model", i);
+        snprintf(h->cand[i].label, sizeof h->cand[i].label, "prov%zu", i);
     }
     att_init(&h->a, &h->pol);
 }

@@ -2,9 +2,11 @@
 # The admin web page in a real browser (Debian's chromium driven by
 # playwright-core): login, health table, provider editing saved to disk and
 # in force, a failing upstream turning red, the live log, XSS safety, no
-# console errors, a 360 px phone layout, and screenshots of every tab in
-# tests/screenshots/.  The browser steps are tests/browser/ui.test.js; its
-# TAP lines are numbered after this file's own and counted in its plan.
+# console errors, named keys and their usage (a usage file seeded with
+# earlier days, requests made with the keys before the browser starts), a
+# 360 px phone layout, and screenshots of every tab in tests/screenshots/.
+# The browser steps are tests/browser/ui.test.js; its TAP lines are
+# numbered after this file's own and counted in its plan.
 . "$(dirname "$0")/../lib.sh"
 
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
@@ -39,10 +41,28 @@ start_gateway "$TMP/noadmin.yaml" || { echo "Bail out! gateway (no admin_key) di
 NOADMIN_URL=$GW_URL
 NOADMIN_PID=$GW_PID
 
+# Usage of earlier (local) days: two inside the page's default last 7
+# days, one before them.
+USAGE=$TMP/usage.json
+D1=$(date -d '-1 day' +%F); D3=$(date -d '-3 days' +%F); D10=$(date -d '-10 days' +%F)
+row() {  # row DAY KEY ALIAS PROVIDER UPSTREAM REQUESTS PROMPT COMPLETION CACHED
+    printf '{"day":"%s","key":"%s","alias":"%s","provider":"%s","upstream":"%s","dialect":"openai",' "$1" "$2" "$3" "$4" "$5"
+    printf '"requests":%s,"prompt_tokens":%s,"completion_tokens":%s,"cached_tokens":%s,"total_tokens":%s}' "$6" "$7" "$8" "$9" $(($7 + $8))
+}
+printf '{"version":1,"rows":[%s,%s,%s,%s]}\n' \
+    "$(row "$D1" alice chat alpha a-chat 4 400 100 8)" \
+    "$(row "$D1" 'bob <i>x</i>' fast beta b-fast 1 30 20 0)" \
+    "$(row "$D3" 'bob <i>x</i>' fast beta b-fast 6 900 300 50)" \
+    "$(row "$D10" alice chat alpha a-chat 9 9000 999 0)" > "$USAGE"
+
 cat > "$TMP/cfg.yaml" <<Y
 # browser test config
 api_keys: ["ck-browser"]
 admin_key: "adm-browser-key"
+usage_file: $USAGE
+keys:
+  - {name: alice, key: "sk-alice-browser-0001", models: ["chat", "fa*"], rpm: 100, daily_tokens: 100000}
+  - {name: "bob <i>x</i>", key: "sk-bob-browser-0002", max_concurrent: 2, expires: "2099-12-31"}
 max_retries: 2
 max_failures: 2
 recovery_interval: 60
@@ -69,9 +89,20 @@ providers:
 Y
 start_gateway "$TMP/cfg.yaml" || { echo "Bail out! gateway did not start"; exit 1; }
 
+# Usage of today, by both keys, and a refusal (alice may not use embed).
+chat() {  # chat KEY MODEL: prints the status
+    curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$GW_URL/v1/chat/completions" \
+        -d "{\"model\":\"$2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+}
+codes=""
+for m in chat chat chat fast; do codes="$codes $(chat sk-alice-browser-0001 $m)"; done
+for m in fast fast; do codes="$codes $(chat sk-bob-browser-0002 $m)"; done
+codes="$codes $(chat sk-alice-browser-0001 embed)"
+is "$codes" " 200 200 200 200 200 200 403" "requests with the named keys before the browser runs (the last one not allowed)"
+
 mkdir -p "$ROOT/tests/screenshots"
 GW_URL=$GW_URL NOADMIN_URL=$NOADMIN_URL ADMIN_KEY=adm-browser-key CLIENT_KEY=ck-browser \
-CONFIG=$TMP/cfg.yaml MOCK_A_URL=http://127.0.0.1:$PA MOCK_B_URL=http://127.0.0.1:$PB \
+CONFIG=$TMP/cfg.yaml KEY_ALICE=sk-alice-browser-0001 KEY_BOB=sk-bob-browser-0002 MOCK_A_URL=http://127.0.0.1:$PA MOCK_B_URL=http://127.0.0.1:$PB \
 CHROMIUM=$CHROMIUM SHOT_DIR=$ROOT/tests/screenshots TAP_OFFSET=$T_N \
     timeout 120 node "$BROWSER_DIR/ui.test.js" 2>&1 | tee "$TMP/node.tap"
 status=${PIPESTATUS[0]}

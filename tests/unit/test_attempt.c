@@ -250,7 +250,8 @@ static void start(struct run *r, int cand, enum att_cont cont)
         .first_token_ms = 30000,
         .model = "alias",
         .cont = cont,
-        .label = "pb/m2",
+        .provider = "pb",
+        .upstream = "m2",
         .hide_usage_chunk = strncmp(r->tc->name, INJECTED_USAGE, strlen(INJECTED_USAGE)) == 0,
     };
     att_start(&r->a, &t, ++r->now);
