@@ -310,6 +310,8 @@ static long batch_slice_us(int timeout)
         (size_t)poller.last_ready * 32 >= poller.nhot)
         return 0;
     long us = (long)(poller.nhot * LOOP_BATCH_NS_PER_FD / 1000);
+    if (us < LOOP_BATCH_MIN_US)
+        us = LOOP_BATCH_MIN_US;
     if (us > LOOP_BATCH_MAX_US)
         us = LOOP_BATCH_MAX_US;
     if (timeout > 0 && (long)timeout * 1000 < us)

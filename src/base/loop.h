@@ -18,16 +18,17 @@
  * Cost that grows with work, not with connections (poll() scans every
  * descriptor it is given, and that scan is most of its cost):
  *  - Cold set: an fd its owner marked coldable (a keep-alive client
- *    waiting for its next request) that had no event for
- *    LOOP_COLD_AFTER_MS is polled only every LOOP_COLD_SCAN_MS, until it
- *    has an event, is woken, or wants to write.
+ *    waiting for its next request, a client whose answer is being made)
+ *    that had no event for LOOP_COLD_AFTER_MS is polled only every
+ *    LOOP_COLD_SCAN_MS, until it has an event, is woken, or wants to write.
  *  - Batching: when the hot set is large (LOOP_BATCH_MIN_FDS) and the
  *    last poll() found few of them ready, the loop waits a short slice
- *    before the next poll() so that events gather (about 180 ns per hot
- *    fd, at most LOOP_BATCH_MAX_US), never past a due timer and never
- *    while work is already waiting (woken fds, deferred calls).  poll()
- *    then costs about a tenth of the core at most, for an added delay of
- *    at most one slice per event. */
+ *    before the next poll() so that events gather (LOOP_BATCH_NS_PER_FD
+ *    per hot fd, between LOOP_BATCH_MIN_US and LOOP_BATCH_MAX_US), never
+ *    past a due timer and never while work is already waiting (woken
+ *    fds, deferred calls).  A poll() over n fds costs 20-100 ns per fd
+ *    (the upper end on virtual machines), so it then takes a fifth of the
+ *    loop's time at most, for an added delay of at most one slice. */
 #ifndef AUTOSWITCH_LOOP_H
 #define AUTOSWITCH_LOOP_H
 
@@ -38,8 +39,9 @@
 #define LOOP_COLD_AFTER_MS 1000     /* a coldable fd idle this long goes cold */
 #define LOOP_COLD_SCAN_MS 10        /* cold fds are polled this often */
 #define LOOP_BATCH_MIN_FDS 256      /* hot sets below this are polled at once */
-#define LOOP_BATCH_NS_PER_FD 180    /* the wait slice per hot fd (poll costs ~20 ns each) */
-#define LOOP_BATCH_MAX_US 400       /* the longest wait slice */
+#define LOOP_BATCH_NS_PER_FD 400    /* the wait slice per hot fd (poll() costs 20-100 ns each) */
+#define LOOP_BATCH_MIN_US 300       /* the shortest: a poll() call costs as much as a few events */
+#define LOOP_BATCH_MAX_US 500       /* the longest wait slice: the delay it may add to an event */
 
 typedef void (*loop_io_cb)(void *ctx, int revents);
 typedef void (*loop_timer_cb)(void *ctx);

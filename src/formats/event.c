@@ -45,18 +45,33 @@ static bool error_member(const char *s, struct json_val root, struct json_val *e
     return root.type == JSON_OBJECT && json_get(s, root, "error", err) && err->type != JSON_NULL;
 }
 
+/* The top-level members an event is judged by, read in one walk (a
+ * stream's events are read on every byte's way to the client). */
+enum top { T_ERROR, T_USAGE, T_TYPE, T_CHOICES, T_MODEL, T_MESSAGE, T_DELTA, T_RESPONSE, T__COUNT };
+static const char *const top_names[T__COUNT] = { "error", "usage", "type", "choices", "model", "message", "delta",
+                                                 "response" };
+
+static bool has(const struct json_val *top, enum top t)
+{
+    return top[t].type != JSON_INVALID;
+}
+
 /* ---------------- OpenAI ---------------- */
 
 /* The content kinds of one delta (or message) object: the keys other
  * than "role" with a non-empty value. */
-static unsigned delta_content(const char *s, struct json_val d, struct json_val *text)
+static unsigned delta_content(const char *s, struct json_val d, struct json_val *text, bool *role)
 {
     unsigned kinds = 0;
     struct json_iter it;
     struct json_val key, val;
     json_iter_init(&it, s, d);
     while (json_iter_member(&it, &key, &val) == 1) {
-        if (json_str_eq(s, key, "role", 4) || !value_nonempty(s, val))
+        if (json_str_eq(s, key, "role", 4)) {
+            *role = true;
+            continue;
+        }
+        if (!value_nonempty(s, val))
             continue;
         if (json_str_eq(s, key, "content", 7) && val.type == JSON_STRING) {
             kinds |= EVC_TEXT;
@@ -72,36 +87,40 @@ static unsigned delta_content(const char *s, struct json_val d, struct json_val 
 
 static void read_choice(const char *s, struct json_val ch, struct ev_info *ev, bool *role)
 {
-    struct json_val v, d;
+    enum { C_INDEX, C_FINISH, C_TEXT, C_DELTA, C_MESSAGE, C__COUNT };
+    static const char *const names[C__COUNT] = { "index", "finish_reason", "text", "delta", "message" };
+    struct json_val c[C__COUNT];
     if (ch.type != JSON_OBJECT)
         return;
-    if (json_get(s, ch, "index", &v) && v.type == JSON_NUMBER && !(v.end - v.start == 1 && s[v.start] == '0'))
+    json_members(s, ch, names, C__COUNT, c);
+    struct json_val v = c[C_INDEX];
+    if (v.type == JSON_NUMBER && !(v.end - v.start == 1 && s[v.start] == '0'))
         ev->other_choice = true;
-    if (json_get(s, ch, "finish_reason", &v) && v.type != JSON_NULL)
+    if (c[C_FINISH].type != JSON_INVALID && c[C_FINISH].type != JSON_NULL)
         ev->finish = true;
-    if (json_get(s, ch, "text", &v) && value_nonempty(s, v)) {
+    v = c[C_TEXT];
+    if (v.type != JSON_INVALID && value_nonempty(s, v)) {
         ev->content |= v.type == JSON_STRING ? EVC_TEXT : EVC_OTHER;
         if (v.type == JSON_STRING)
             ev->text = v;
     }
-    if ((json_get(s, ch, "delta", &d) || json_get(s, ch, "message", &d)) && d.type == JSON_OBJECT) {
-        ev->content |= delta_content(s, d, &ev->text);
-        *role |= json_get(s, d, "role", &v);
-    }
+    struct json_val d = c[C_DELTA].type != JSON_INVALID ? c[C_DELTA] : c[C_MESSAGE];
+    if (d.type == JSON_OBJECT)
+        ev->content |= delta_content(s, d, &ev->text, role);
 }
 
 /* The Responses API names its events in "type". */
-static bool read_typed(const char *s, struct json_val root, struct ev_info *ev)
+static bool read_typed(const char *s, const struct json_val *top, struct ev_info *ev)
 {
-    struct json_val v, r, e;
-    if (!json_get(s, root, "type", &v) || v.type != JSON_STRING)
+    struct json_val v = top[T_TYPE], r = top[T_RESPONSE], e;
+    if (v.type != JSON_STRING)
         return false;
     if (json_str_eq(s, v, "error", 5) || json_str_eq(s, v, "response.failed", 15)) {
         ev->kind = EVK_ERROR;
-        if (json_get(s, root, "response", &r) && r.type == JSON_OBJECT && json_get(s, r, "error", &e))
+        if (r.type == JSON_OBJECT && json_get(s, r, "error", &e))
             error_message(s, e, ev->msg, sizeof ev->msg);
-        else if (json_get(s, root, "message", &e))
-            error_message(s, e, ev->msg, sizeof ev->msg);
+        else if (has(top, T_MESSAGE))
+            error_message(s, top[T_MESSAGE], ev->msg, sizeof ev->msg);
         else
             snprintf(ev->msg, sizeof ev->msg, "upstream stream error");
         return true;
@@ -116,20 +135,20 @@ static bool read_typed(const char *s, struct json_val root, struct ev_info *ev)
         ev->kind = EVK_CONTENT;
         bool text = strcmp(type, "response.output_text.delta") == 0;
         ev->content = text ? EVC_TEXT : strstr(type, "reasoning") ? EVC_REASONING : EVC_OTHER;
-        if (text && json_get(s, root, "delta", &e) && e.type == JSON_STRING)
-            ev->text = e;
+        if (text && top[T_DELTA].type == JSON_STRING)
+            ev->text = top[T_DELTA];
     }
     return true;
 }
 
-static void read_openai(const char *s, struct ev_info *ev)
+static void read_openai(const char *s, const struct json_val *top, struct ev_info *ev)
 {
-    struct json_val root = ev->root, v;
-    if (json_get(s, root, "usage", &v) && v.type == JSON_OBJECT)
-        ev->usage = v;
-    if (read_typed(s, root, ev))
+    struct json_val v = top[T_CHOICES];
+    if (top[T_USAGE].type == JSON_OBJECT)
+        ev->usage = top[T_USAGE];
+    if (read_typed(s, top, ev))
         return;
-    if (!json_get(s, root, "choices", &v) || v.type != JSON_ARRAY)
+    if (v.type != JSON_ARRAY)
         return;
     if (json_is_empty(s, v)) {
         ev->usage_only = ev->usage.type == JSON_OBJECT;
@@ -149,12 +168,12 @@ static void read_openai(const char *s, struct ev_info *ev)
 
 /* ---------------- Anthropic ---------------- */
 
-static void read_anthropic_delta(const char *s, struct json_val root, struct ev_info *ev)
+static void read_anthropic_delta(const char *s, struct json_val d, struct ev_info *ev)
 {
-    struct json_val d, t, x;
+    struct json_val t, x;
     ev->kind = EVK_CONTENT;
     ev->content = EVC_OTHER;
-    if (!json_get(s, root, "delta", &d) || d.type != JSON_OBJECT || !json_get(s, d, "type", &t))
+    if (d.type != JSON_OBJECT || !json_get(s, d, "type", &t))
         return;
     if (json_str_eq(s, t, "text_delta", 10)) {
         ev->content = EVC_TEXT;
@@ -165,24 +184,24 @@ static void read_anthropic_delta(const char *s, struct json_val root, struct ev_
     }
 }
 
-static void read_anthropic(const char *s, struct ev_info *ev)
+static void read_anthropic(const char *s, const struct json_val *top, struct ev_info *ev)
 {
-    struct json_val root = ev->root, t, v, m;
-    if (!json_get(s, root, "type", &t) || t.type != JSON_STRING)
+    struct json_val t = top[T_TYPE], v, m;
+    if (t.type != JSON_STRING)
         return;
     if (json_str_eq(s, t, "content_block_delta", 19)) {
-        read_anthropic_delta(s, root, ev);
+        read_anthropic_delta(s, top[T_DELTA], ev);
     } else if (json_str_eq(s, t, "message_start", 13)) {
         ev->message_start = true;
-        if (json_get(s, root, "message", &m) && m.type == JSON_OBJECT && json_get(s, m, "usage", &v) &&
-            v.type == JSON_OBJECT)
+        m = top[T_MESSAGE];
+        if (m.type == JSON_OBJECT && json_get(s, m, "usage", &v) && v.type == JSON_OBJECT)
             ev->usage = v;
     } else if (json_str_eq(s, t, "message_delta", 13)) {
-        if (json_get(s, root, "delta", &m) && m.type == JSON_OBJECT && json_get(s, m, "stop_reason", &v) &&
-            v.type != JSON_NULL)
+        m = top[T_DELTA];
+        if (m.type == JSON_OBJECT && json_get(s, m, "stop_reason", &v) && v.type != JSON_NULL)
             ev->finish = true;
-        if (json_get(s, root, "usage", &v) && v.type == JSON_OBJECT)
-            ev->usage = v;
+        if (top[T_USAGE].type == JSON_OBJECT)
+            ev->usage = top[T_USAGE];
     } else if (json_str_eq(s, t, "content_block_start", 19)) {
         ev->block_start = true;
     } else if (json_str_eq(s, t, "message_stop", 12)) {
@@ -190,8 +209,8 @@ static void read_anthropic(const char *s, struct ev_info *ev)
     } else if (json_str_eq(s, t, "error", 5)) {
         ev->kind = EVK_ERROR;
         snprintf(ev->msg, sizeof ev->msg, "upstream stream error");
-        if (json_get(s, root, "error", &v))
-            error_message(s, v, ev->msg, sizeof ev->msg);
+        if (has(top, T_ERROR))
+            error_message(s, top[T_ERROR], ev->msg, sizeof ev->msg);
     }
 }
 
@@ -206,22 +225,24 @@ void event_read(enum dialect d, const char *payload, size_t n, struct ev_info *e
         return;
     }
     struct json_error jerr;
-    struct json_val err;
     if (json_parse(payload, n, &ev->root, &jerr) < 0 || ev->root.type != JSON_OBJECT) {
         ev->root.type = JSON_INVALID;
         ev->kind = EVK_CONTENT;   /* not ours to judge: let it through */
         ev->content = EVC_OTHER;
         return;
     }
-    if (error_member(payload, ev->root, &err) && d == DIALECT_OPENAI) {
+    struct json_val top[T__COUNT];
+    json_members(payload, ev->root, top_names, T__COUNT, top);
+    ev->model = top[T_MODEL];
+    if (d == DIALECT_OPENAI && has(top, T_ERROR) && top[T_ERROR].type != JSON_NULL) {
         ev->kind = EVK_ERROR;
-        error_message(payload, err, ev->msg, sizeof ev->msg);
+        error_message(payload, top[T_ERROR], ev->msg, sizeof ev->msg);
         return;
     }
     if (d == DIALECT_OPENAI)
-        read_openai(payload, ev);
+        read_openai(payload, top, ev);
     else
-        read_anthropic(payload, ev);
+        read_anthropic(payload, top, ev);
 }
 
 /* ---------------- usage ---------------- */

@@ -49,6 +49,7 @@ struct ev_info {
     struct json_val root;       /* the payload's top-level object (JSON_INVALID when none) */
     struct json_val text;       /* EVC_TEXT: the JSON string of the text delta */
     struct json_val usage;      /* a usage object (JSON_INVALID when none or null) */
+    struct json_val model;      /* the top-level "model" (JSON_INVALID when none) */
     char msg[EV_MSG_MAX];       /* EVK_ERROR: the message */
 };
 

@@ -706,6 +706,25 @@ bool json_get(const char *s, struct json_val obj, const char *key, struct json_v
     return false;
 }
 
+void json_members(const char *s, struct json_val obj, const char *const *names, size_t n, struct json_val *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct json_val){ JSON_INVALID, 0, 0 };
+    if (obj.type != JSON_OBJECT)
+        return;
+    struct json_iter it;
+    struct json_val k, v;
+    size_t found = 0;
+    json_iter_init(&it, s, obj);
+    while (found < n && json_iter_member(&it, &k, &v) == 1)
+        for (size_t i = 0; i < n; i++)
+            if (out[i].type == JSON_INVALID && json_str_eq(s, k, names[i], strlen(names[i]))) {
+                out[i] = v;
+                found++;
+                break;
+            }
+}
+
 /* ---------------- string content ---------------- */
 
 /* The content s[*ip, *limp) of a string span, false if the span is not

@@ -62,6 +62,11 @@ int json_iter_elem(struct json_iter *it, struct json_val *val);
  * true if found. */
 bool json_get(const char *s, struct json_val obj, const char *key, struct json_val *out);
 
+/* The values of the first members of obj named in names[0, n), found in
+ * one walk over obj (json_get walks it once per name); absent ones (and
+ * all of them when obj is not an object) are JSON_INVALID. */
+void json_members(const char *s, struct json_val obj, const char *const *names, size_t n, struct json_val *out);
+
 /* Whether a JSON_STRING value decodes to exactly lit[0, len). */
 bool json_str_eq(const char *s, struct json_val str, const char *lit, size_t len);
 

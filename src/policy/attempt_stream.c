@@ -237,8 +237,8 @@ static void write_data(struct attempt *a, const char *line, const char *s, size_
     }
     const struct buf *model = &a->model_json;
     if (buf_len(model)) {
-        if (a->pol.dialect == DIALECT_OPENAI && json_get(s, root, "model", &v) && v.type == JSON_STRING)
-            e[k++] = (struct span_edit){ v.start, v.end, buf_head(model), buf_len(model) };
+        if (a->pol.dialect == DIALECT_OPENAI && ev->model.type == JSON_STRING)
+            e[k++] = (struct span_edit){ ev->model.start, ev->model.end, buf_head(model), buf_len(model) };
         else if (ev->message_start && json_get(s, root, "message", &m) && m.type == JSON_OBJECT &&
                  json_get(s, m, "model", &v) && v.type == JSON_STRING)
             e[k++] = (struct span_edit){ v.start, v.end, buf_head(model), buf_len(model) };

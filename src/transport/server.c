@@ -884,8 +884,12 @@ static void conn_update(struct conn *c)
     if (buf_len(&c->out))
         ev |= POLLOUT;
     loop_mod(c->fd, ev);
-    /* A keep-alive client between requests may wait in the cold set. */
-    loop_coldable(c->fd, c->state == ST_HEAD && !c->head_started && !buf_len(&c->in) && !buf_len(&c->out));
+    /* A keep-alive client between requests, and one whose answer is being
+     * made (a stream writes without waiting for the socket; only a hang-up
+     * could come), may wait in the cold set: found within LOOP_COLD_SCAN_MS. */
+    bool idle = c->state == ST_HEAD && !c->head_started && !buf_len(&c->in) && !buf_len(&c->out);
+    bool waiting = c->state == ST_HANDLING && !buf_len(&c->out);
+    loop_coldable(c->fd, idle || waiting);
     uint64_t due = conn_deadline(c);
     if (due != c->timer_due || (due && !loop_timer_armed(&c->timer))) {
         c->timer_due = due;
