@@ -48,7 +48,7 @@ srcs_of() {
         fuzz_multipart) echo "multipart util buf" ;;
         fuzz_config) echo "config config_url netaddr util buf" ;;
         fuzz_dns) echo "dns loop log util buf" ;;
-        fuzz_pem) echo "tls buf log util" ;;
+        fuzz_pem) echo "tls buf log loop util" ;;
         fuzz_usage) echo "usage json buf" ;;
         fuzz_attempt) echo "attempt attempt_stream event sse json rewrite apierr http_parse util buf" ;;
         *) echo "fuzz.sh: unknown target '$1'" >&2; exit 2 ;;
