@@ -66,6 +66,14 @@
 #   BENCH_TLS       0 skips the HTTPS-upstream row (default 1)
 #   BENCH_GLIBC     0 leaves out the extra column for build/autoswitch (glibc)
 #                   when the static binary is the one measured (default 1)
+#   BENCH_KEYED     0 leaves out the extra "autoswitch-keyed" column (default
+#                   1): the same binary with the client key given as a named
+#                   key (keys:, limits that never trigger but are all
+#                   checked, usage_file) instead of api_keys, for the goal
+#                   "a named key's proxy CPU per request within 5% of no
+#                   key's"; run in the throughput part and at the
+#                   BENCH_STREAMS size of the streams part only (not in the
+#                   series, idle, startup or tls parts)
 #   BENCH_PIN       1 pins the proxy under test to CPU 1 and everything else
 #                   to CPU 0 (default 0: the scheduler decides)
 #   AUTOSWITCH_BIN  binary to measure (default build-static/autoswitch when
@@ -96,6 +104,7 @@ IDLE_WAKE=${BENCH_IDLE_WAKE:-100}
 IDLE_OPEN=${BENCH_IDLE_OPEN:-5000}
 PARTS=${BENCH_PARTS:-throughput streams series idle startup tls}
 DO_TLS=${BENCH_TLS:-1}
+KEYED=${BENCH_KEYED:-1}
 PIN=${BENCH_PIN:-0}
 OUT=${BENCH_OUT:-$ROOT/build/bench-results.md}
 OPEN_RATE=1000     # streams opened per second
@@ -116,6 +125,9 @@ for v in ROUNDS SROUNDS IROUNDS RATE CONNS NSTREAMS IDLE IDLE_RATE IDLE_WAKE IDL
     case ${!v} in ''|*[!0-9]*) fail "$v: not a whole number: ${!v}" ;; esac
 done
 for n in $SERIES; do case $n in ''|*[!0-9]*|0) fail "BENCH_SERIES: not a stream count: $n" ;; esac; done
+case $KEYED in 0|1) ;; *) fail "BENCH_KEYED: not 0 or 1: $KEYED" ;; esac
+# the named-key target runs in the throughput and streams parts only
+has_part throughput || has_part streams || KEYED=0
 
 # The 1-minute load average: a busy machine makes every number here suspect.
 la1() { cut -d' ' -f1 /proc/loadavg; }
@@ -418,6 +430,22 @@ Y
         if [ "$kind" = autoswitch ]; then echo "$BIN -c $dir/autoswitch.yaml -p $port"
         else echo "$GLIBC_BIN -c $dir/autoswitch.yaml -p $port"; fi
         ;;
+    autoswitch-keyed)
+        # the load tools' token "bench" as a named key (no api_keys): every
+        # limit is checked and none triggers; usage is accounted and stored
+        cat > "$dir/autoswitch.yaml" <<Y
+listen: 127.0.0.1
+max_connections: $AS_MAXCONN
+usage_file: $dir/usage.json
+keys:
+  - {name: bench-key, key: "bench", models: ["bench*"], rpm: 100000000, max_concurrent: 1000000, daily_tokens: 100000000000000}
+providers:
+  - name: upstream
+    base_url: http://127.0.0.1:$up
+    model_mappings: [{upstream: bench-model, alias: bench, probe: none}]
+Y
+        echo "$BIN -c $dir/autoswitch.yaml -p $port"
+        ;;
     esac
 }
 
@@ -445,6 +473,13 @@ start_target() {
 PROXIES="nginx haproxy autoswitch"
 [ -n "$GLIBC_BIN" ] && PROXIES="$PROXIES autoswitch-glibc"
 TARGETS="direct $PROXIES"
+# KTARGETS: TARGETS with the named-key target beside autoswitch, for the
+# throughput part and the streams part's size (the series sizes, idle,
+# startup and tls run without it, to keep the run time down).
+KT=autoswitch-keyed
+KTARGETS=$TARGETS
+# shellcheck disable=SC2086
+[ "$KEYED" = 1 ] && KTARGETS=$(printf '%s\n' $TARGETS | sed "s/^autoswitch\$/autoswitch $KT/" | xargs)
 # Warnings and errors the proxy under test logged (T_DIR: stderr, error.log),
 # counted, the first few shown; PROBLEMS[kind] collects them for the notes.
 declare -A PROBLEMS=()
@@ -479,7 +514,7 @@ if has_part throughput; then
     for ((r = 0; r < ROUNDS; r++)); do
         round_begin throughput "$r" "$ROUNDS"
         # shellcheck disable=SC2086
-        for t in $(rotate "$r" $TARGETS); do
+        for t in $(rotate "$r" $KTARGETS); do
             start_target "$t" "$UP_JSON"
             [ -n "$T_PID" ] && R[idle,$t,$r]=$(rss_kb "$T_PID")
             res=$($ON_REST "$LOAD" rate -p "$T_PORT" -c "$CONNS" -r "$RATE" -d "$SECS" -w "$WARM")
@@ -508,8 +543,10 @@ if [ -n "${SIZES// /}" ]; then
     for ((r = 0; r < SROUNDS; r++)); do
         round_begin streams "$r" "$SROUNDS"
         for n in $SIZES; do
+            tl=$TARGETS
+            [ "$n" = "$NSTREAMS" ] && has_part streams && tl=$KTARGETS
             # shellcheck disable=SC2086
-            for t in $(rotate "$r" $TARGETS); do
+            for t in $(rotate "$r" $tl); do
                 start_target "$t" "$UP_SSE"
                 pid_arg=()
                 if [ -n "$T_PID" ]; then
@@ -580,7 +617,7 @@ fi
 
 # Per-round differences: "added" over the same round's direct run, the idle
 # run's figures against its own run without the crowd.
-for t in $TARGETS; do
+for t in $KTARGETS; do
     for ((r = 0; r < MAXR; r++)); do
         for m in l50 l99; do R[add$m,$t,$r]=$(diff_of "${R[$m,$t,$r]:-}" "${R[$m,direct,$r]:-}"); done
         for n in $SIZES; do
@@ -766,6 +803,10 @@ if has_part throughput; then
     goal tput "$(judge ">=" "$v" 1.2)" "throughput at least 1.2× nginx's: ${v:-?}×"
     v=$(ratio_med cpureq $AS cpureq nginx)
     goal cpureq "$(judge "<=" "$v" 1)" "proxy CPU per request at most nginx's: $(fmed cpureq $AS) µs against $(fmed cpureq nginx) µs (${v:-?}×)"
+    if [ "$KEYED" = 1 ]; then
+        v=$(ratio_med cpureq $KT cpureq $AS)
+        goal keyed "$(judge "<=" "$v" 1.05)" "a named key's proxy CPU per request within 5% of no key's: $(fmed cpureq $KT) µs against $(fmed cpureq $AS) µs (${v:-?}×)"
+    fi
 fi
 if has_part streams; then
     v=$(ratio_med "cpuev:$N" $AS "cpuev:$N" nginx)
@@ -806,6 +847,11 @@ fi
 cols="direct nginx haproxy autoswitch"
 head="| measure (min / median / max) | direct | nginx $(nginx -v 2>&1 | sed 's|.*/||') | haproxy $(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}') | $as_head $("$BIN" --version 2>/dev/null | awk '{print $2}')"
 sep="| --- | --- | --- | --- | ---"
+if [ "$KEYED" = 1 ]; then
+    cols="$cols $KT"
+    head="$head | autoswitch (named key)"
+    sep="$sep | ---"
+fi
 if [ -n "$GLIBC_BIN" ]; then
     cols="$cols autoswitch-glibc"
     head="$head | autoswitch (glibc build)"
@@ -834,6 +880,15 @@ c_vs_self() {  # T MEASURE BASE_MEASURE WORD: the value, and its ratio to anothe
     v=$(mmm "$2" "$1")
     case "$1:$v" in direct:*|*:"?") echo "$v" ;; *) echo "$v ($(ratio_med "$2" "$1" "$3" "$1")× $4)" ;; esac
 }
+c_cpureq() {  # T: c_vs_nginx, and for the named key its ratio of medians to no key
+    local v
+    v=$(c_vs_nginx "$1" cpureq)
+    if [ "$1" = "$KT" ] && [ "$v" != "?" ]; then v="${v%)}, $(ratio_med cpureq "$KT" cpureq "$AS")× no key)"; fi
+    echo "$v"
+}
+c_keyed() {  # T: the named key's CPU per request / no key's, in its column only
+    if [ "$1" = "$KT" ]; then local v; v=$(ratio_med cpureq "$KT" cpureq "$AS"); echo "${v:-?}×"; else echo "–"; fi
+}
 c_series() {
     [ "$1" = direct ] && { echo "–"; return; }
     local v
@@ -859,12 +914,27 @@ c_size() {
     haproxy) echo "$(size_of "$(command -v haproxy)") B + shared libs" ;;
     autoswitch) echo "$size_cell" ;;
     autoswitch-glibc) echo "$(size_of "$GLIBC_BIN") B + shared libs" ;;
+    "$KT") echo "(the autoswitch binary)" ;;
+    esac
+}
+keyed_ran() {  # FN [MEASURE]: whether the named-key target has this row's figures
+    case $1 in
+    c_rps|c_size|c_keyed|c_cpureq) return 0 ;;
+    c_series|c_start) return 1 ;;
+    esac
+    case ${2:-} in
+    rps|cpureq|l50|l99|idle) has_part throughput ;;
+    e50:"$N"|e99:"$N"|cpuev:"$N"|perstream:"$N") has_part streams ;;
+    *) return 1 ;;
     esac
 }
 build_row() {  # LABEL GOAL VERDICT FN [ARGS]
     local label=$1 goal=$2 verdict=$3 fn=$4; shift 4
     local line="| $label" t
-    for t in $cols; do line="$line | $("$fn" "$t" "$@")"; done
+    for t in $cols; do
+        if [ "$t" = "$KT" ] && ! keyed_ran "$fn" "$@"; then line="$line | –"   # not run there
+        else line="$line | $("$fn" "$t" "$@")"; fi
+    done
     echo "$line | $goal | $verdict |"
 }
 gv() {  # KEY EXTRA: the verdict cell
@@ -907,7 +977,9 @@ warnings() {
         build_row "throughput, $CONNS keep-alive connections, req/s (ratio of medians to nginx)" "≥ 1.2× nginx" \
             "$(gv tput "$(ratio_med rps $AS rps nginx)×")" c_rps
         build_row "proxy CPU time per request in the throughput run, µs" "≤ nginx" \
-            "$(gv cpureq "$(ratio_med cpureq $AS cpureq nginx)×")" c_vs_nginx cpureq
+            "$(gv cpureq "$(ratio_med cpureq $AS cpureq nginx)×")" c_cpureq
+        [ -n "${GV[keyed]:-}" ] && build_row "proxy CPU per request with a named key / with no key (ratio of medians)" "named key ≤ 1.05× no key" \
+            "$(gv keyed "$(ratio_med cpureq $KT cpureq $AS)×")" c_keyed
         build_row "latency at $RATE req/s, p50 µs (added over direct)" "–" "" c_add l50
         build_row "latency at $RATE req/s, p99 µs (added over direct)" "–" "" c_add l99
         build_row "idle RSS, KiB" "reported" "$(base_cmp "$(med idle $AS)" "${BENCH_BASE_IDLE_RSS_KIB:-}" KiB)" c_mmm idle
@@ -957,6 +1029,7 @@ warnings() {
     if [ -n "$TLS_ROW" ]; then
         # the HTTPS row has a value for the measured binary only
         line=$(printf '%s' "$TLS_ROW" | sed 's/ |$//')
+        [ "$KEYED" = 1 ] && line="$line | –"
         [ -n "$GLIBC_BIN" ] && line="$line | –"
         echo "$line | – | |"
     fi
@@ -977,6 +1050,7 @@ warnings() {
     echo "Notes: everything on 127.0.0.1 on one $(nproc)-core machine shared by the load generator, the upstream and the proxy$([ -n "$ON_PROXY" ] && echo " (proxy pinned to CPU 1, the rest to CPU 0)"), so compare columns, not absolute numbers."
     echo "Each cell is min / median / max over the rounds (throughput: $ROUNDS, streams: $SROUNDS, idle: $IROUNDS), the targets taking turns in a rotated order; \"added\" is per round against the same round's direct run (idle rows: against the same process's run without the idle connections); every round's own figures are in the table below."
     echo "autoswitch: $BIN$([ -n "$GLIBC_BIN" ] && echo "; glibc column: $GLIBC_BIN")."
+    [ "$KEYED" = 1 ] && echo "Named-key column ($KT): the same binary and config, but the load tools' token \"bench\" is a named key instead of an api_keys entry: keys: [{name: bench-key, key: \"bench\", models: [\"bench*\"], rpm: 100000000, max_concurrent: 1000000, daily_tokens: 100000000000000}] and a usage_file, so every limit is checked (none triggers) and usage is accounted and stored; run only in $(has_part throughput && echo "the throughput part")$(has_part throughput && has_part streams && echo " and ")$(has_part streams && echo "the streams part ($N streams)") (not in the series sizes, idle, start-up or HTTPS runs: –)."
     echo "Proxy CPU = CPU time of the proxy process during the run ($CPU_SOURCE) / requests or stream events."
     if has_part throughput; then
         echo "Throughput: wrk -t1 -c$CONNS for ${SECS} s right after the latency run on the same proxy process, POST /v1/chat/completions with a small JSON body and a Bearer key."
@@ -984,11 +1058,11 @@ warnings() {
         echo "Errors (non-200, resets, timeouts) in the throughput and latency runs, all rounds: $(for t in $cols; do e=0; for ((r = 0; r < ROUNDS; r++)); do e=$((e + ${R[lerr,$t,$r]:-0} + ${R[rerr,$t,$r]:-0})); done; printf '%s %s; ' "$t" "$e"; done | sed 's/; $//'); latency requests the load generator itself sent over 1 ms late (machine noise, still charged from their scheduled time): $(for t in $cols; do e=0; for ((r = 0; r < ROUNDS; r++)); do e=$((e + ${R[late,$t,$r]:-0})); done; printf '%s %s; ' "$t" "$e"; done | sed 's/; $//')."
     fi
     if [ -n "${SIZES// /}" ]; then
-        echo "Streams (sizes $SIZES): concurrent POST stream requests opened at $OPEN_RATE/s; scripts/bench/sse.c sends a chat.completion.chunk every 50 ms on each ($EV_RATE events/s), stamped with CLOCK_MONOTONIC; delay = receive − send time, over ${SECS} s after all are open plus ${WARM} s; CPU per event over the whole run (opening included) / all events received. Streams completed / errors per round: $(for n in $SIZES; do printf '%s: ' "$n"; for t in $cols; do d=""; for ((r = 0; r < SROUNDS; r++)); do d="$d${d:+, }${R[edone:$n,$t,$r]:-?}/${R[eerr:$n,$t,$r]:-?}"; done; printf '%s %s; ' "$t" "$d"; done; done | sed 's/; $//')."
+        echo "Streams (sizes $SIZES): concurrent POST stream requests opened at $OPEN_RATE/s; scripts/bench/sse.c sends a chat.completion.chunk every 50 ms on each ($EV_RATE events/s), stamped with CLOCK_MONOTONIC; delay = receive − send time, over ${SECS} s after all are open plus ${WARM} s; CPU per event over the whole run (opening included) / all events received. Streams completed / errors per round: $(for n in $SIZES; do printf '%s: ' "$n"; for t in $cols; do { [ "$t" != "$KT" ] || { [ "$n" = "$N" ] && has_part streams; }; } || continue; d=""; for ((r = 0; r < SROUNDS; r++)); do d="$d${d:+, }${R[edone:$n,$t,$r]:-?}/${R[eerr:$n,$t,$r]:-?}"; done; printf '%s %s; ' "$t" "$d"; done; done | sed 's/; $//')."
     fi
     if has_part idle; then
         echo "Idle connections (scripts/bench/load.c idle, one process): on a fresh proxy, an open loop at $IDLE_RATE req/s over $CONNS keep-alive connections for ${SECS} s after ${WARM} s (\"without\"); then $IDLE more connections opened at $IDLE_OPEN/s (at most 256 opening at once), each sends one request, reads the answer and stays open and silent; after ${IDLE_WAIT} s idle, the same open loop again (\"with\"), and during its measured ${SECS} s $IDLE_WAKE/s of the idle connections, the longest idle first, each send one more request (latency from its scheduled time). CPU per request = proxy CPU over the whole open-loop run / requests answered. RSS per idle connection = (RSS with the crowd idle − RSS before it) / connections kept. Limits set for this: nginx worker_connections $NGX_WC (worker_rlimit_nofile $NGX_NOFILE), haproxy maxconn $HA_MAXCONN$([ -n "$HA_STRICT" ] && echo " with no strict-limits (it reserves two descriptors per connection, more than the limit: it warns and runs)"), autoswitch max_connections $AS_MAXCONN; descriptor limit (ulimit -n, soft raised to hard) $NOFILE.${IDLE_NOTE:+ $IDLE_NOTE.}"
-        echo "Idle crowd per round (kept idle / lost while opening: detail / closed by the target while idle / descriptors of the proxy with the crowd / errors on the open loop and wakes / seconds to open): $(for t in $cols; do d=""; for ((r = 0; r < IROUNDS; r++)); do d="$d${d:+; }${R[ikept,$t,$r]:-?} / ${R[icerr,$t,$r]:-?}: ${R[icdetail,$t,$r]:-?} / ${R[icclosed,$t,$r]:-?} / ${R[ifds,$t,$r]:-–} / ${R[ierr,$t,$r]:-?} / ${R[iopen,$t,$r]:-?} s"; done; printf '%s [%s]; ' "$t" "$d"; done | sed 's/; $//')."
+        echo "Idle crowd per round (kept idle / lost while opening: detail / closed by the target while idle / descriptors of the proxy with the crowd / errors on the open loop and wakes / seconds to open): $(for t in $TARGETS; do d=""; for ((r = 0; r < IROUNDS; r++)); do d="$d${d:+; }${R[ikept,$t,$r]:-?} / ${R[icerr,$t,$r]:-?}: ${R[icdetail,$t,$r]:-?} / ${R[icclosed,$t,$r]:-?} / ${R[ifds,$t,$r]:-–} / ${R[ierr,$t,$r]:-?} / ${R[iopen,$t,$r]:-?} s"; done; printf '%s [%s]; ' "$t" "$d"; done | sed 's/; $//')."
     fi
     if [ "${#PROBLEMS[@]}" -gt 0 ]; then
         echo "Warnings and errors the proxies logged: $(for t in $cols; do [ -n "${PROBLEMS[$t]:-}" ] && printf '%s: %s. ' "$t" "${PROBLEMS[$t]}"; done)"
