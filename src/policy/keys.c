@@ -64,12 +64,26 @@ int keys_identify(const struct config *cfg, struct key_state *const *legacy, str
         who->state = open;
         return 0;
     }
-    uint8_t digest[32];
-    sha256(t, n, digest);
+    /* A key the file gives as text is compared as text; the token is
+     * hashed only when some key is given by its SHA-256 alone (a hash per
+     * request is most of what a named key costs). */
     int found = -1;
-    for (size_t i = 0; i < cfg->n_keys; i++)
-        if (ct_equal((const char *)digest, sizeof digest, (const char *)cfg->keys[i].digest, sizeof digest))
+    bool by_digest = false;
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        const struct cfg_client_key *k = &cfg->keys[i];
+        if (!k->key)
+            by_digest = true;
+        else if (ct_equal(t, n, k->key, strlen(k->key)))
             found = (int)i;
+    }
+    if (by_digest) {
+        uint8_t digest[32];
+        sha256(t, n, digest);
+        for (size_t i = 0; i < cfg->n_keys; i++)
+            if (!cfg->keys[i].key &&
+                ct_equal((const char *)digest, sizeof digest, (const char *)cfg->keys[i].digest, sizeof digest))
+                found = (int)i;
+    }
     if (found >= 0) {
         who->key = &cfg->keys[found];
         who->name = who->key->name;

@@ -6,8 +6,8 @@
  * Its runtime state - the limiter's window, in-flight count and tokens of
  * the day, and its counters - lives in a table keyed by name, so a reload
  * that keeps the key keeps its state (as health does).  Tokens are
- * compared by their SHA-256 in constant time; the token itself is never
- * logged or shown. */
+ * compared in constant time, as text, or by SHA-256 for a key the file
+ * gives as key_sha256; the token itself is never logged or shown. */
 #ifndef AUTOSWITCH_KEYS_H
 #define AUTOSWITCH_KEYS_H
 
