@@ -1,6 +1,7 @@
 #!/bin/sh
-# Turn every file of the UI directory into C arrays (plain and gzip-compressed)
-# with a content hash for the ETag.  Usage: embed_ui.sh UI_DIR OUT_DIR
+# Turn every file of the UI directory into a C array with a content hash for
+# the ETag: gzip-compressed when that saves at least an eighth (then only
+# that copy: the server inflates it for a client without gzip), else as is.  Usage: embed_ui.sh UI_DIR OUT_DIR
 set -eu
 ui=$1
 out=$2
@@ -16,9 +17,9 @@ cat > "$h" <<'H'
 struct ui_file {
     const char *path;          /* URL path, "/" for index.html */
     const char *type;          /* Content-Type */
-    const unsigned char *data;
-    size_t len;
-    const unsigned char *gz;   /* gzip copy, or NULL when it would not pay */
+    const unsigned char *data; /* the file, or NULL when only gz is kept */
+    size_t len;                /* the file's length */
+    const unsigned char *gz;   /* gzip of it, or NULL when that would not pay */
     size_t gz_len;
     const char *etag;          /* quoted strong ETag */
 };
@@ -51,9 +52,7 @@ for f in "$ui"/*; do
     [ "$name" = index.html ] && path="/"
     size=$(wc -c < "$f" | tr -d ' ')
     etag=$(sha256sum "$f" | cut -c1-16)
-    printf 'static const unsigned char f%d[] = {\n' "$i" >> "$c"
-    hexdump_c < "$f" >> "$c"
-    printf '    0 };\n' >> "$c"
+    data=NULL
     gz=NULL
     gzlen=0
     gzsize=$(gzip -9 -n -c < "$f" | wc -c | tr -d ' ')
@@ -64,8 +63,13 @@ for f in "$ui"/*; do
         printf '    0 };\n' >> "$c"
         gz="g$i"
         gzlen=$gzsize
+    else
+        printf 'static const unsigned char f%d[] = {\n' "$i" >> "$c"
+        hexdump_c < "$f" >> "$c"
+        printf '    0 };\n' >> "$c"
+        data="f$i"
     fi
-    entries="$entries    { \"$path\", \"$type\", f$i, $size, $gz, $gzlen, \"\\\"$etag\\\"\" },
+    entries="$entries    { \"$path\", \"$type\", $data, $size, $gz, $gzlen, \"\\\"$etag\\\"\" },
 "
     i=$((i + 1))
 done

@@ -27,7 +27,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 exec </dev/null
 
-all_targets="fuzz_http_request fuzz_http_response fuzz_json fuzz_sse fuzz_multipart fuzz_config fuzz_dns fuzz_pem fuzz_usage fuzz_attempt"
+all_targets="fuzz_http_request fuzz_http_response fuzz_json fuzz_sse fuzz_multipart fuzz_config fuzz_dns fuzz_pem fuzz_usage fuzz_attempt fuzz_gunzip"
 targets=${FUZZ_TARGETS:-$all_targets}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 cc=${FUZZ_CC:-clang}
@@ -50,6 +50,7 @@ srcs_of() {
         fuzz_dns) echo "dns loop log util buf" ;;
         fuzz_pem) echo "tls buf log loop util" ;;
         fuzz_usage) echo "usage json buf" ;;
+        fuzz_gunzip) echo "gunzip" ;;
         fuzz_attempt) echo "attempt attempt_stream event sse json rewrite apierr http_parse util buf" ;;
         *) echo "fuzz.sh: unknown target '$1'" >&2; exit 2 ;;
     esac
@@ -66,6 +67,7 @@ max_len_of() {
         fuzz_dns) echo 4400 ;;                                  # DNS_RECV_MAX + name and selectors
         fuzz_pem) echo 32768 ;;
         fuzz_usage) echo 65536 ;;
+        fuzz_gunzip) echo 16384 ;;
         fuzz_attempt) echo 8192 ;;                              # operations; fillers make the long bodies
     esac
 }

@@ -1,8 +1,11 @@
 #include "ui.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "gunzip.h"
+#include "log.h"
 #include "ui_data.h"
 #include "util.h"
 
@@ -59,6 +62,20 @@ bool ui_serve(struct conn *c, struct request *r)
     bool gz = f->gz && ae && hp_has_token(ae->value, ae->value_len, "gzip");
     snprintf(hdr, sizeof hdr, "ETag: %s\r\nVary: Accept-Encoding\r\n%s" UI_HEADERS, f->etag,
              gz ? "Content-Encoding: gzip\r\n" : "");
-    conn_respond(c, 200, f->type, hdr, gz ? f->gz : f->data, gz ? f->gz_len : f->len);
+    if (gz || f->data || r->is_head) {
+        conn_respond(c, 200, f->type, hdr, gz ? f->gz : f->data, gz ? f->gz_len : f->len);
+        return true;
+    }
+    /* Only the gzip copy is compiled in: inflated for this client, into
+     * a buffer of the size the build recorded. */
+    unsigned char *plain = malloc(f->len ? f->len : 1);
+    size_t n = 0;
+    if (!plain || !gunzip(f->gz, f->gz_len, plain, f->len, &n) || n != f->len) {
+        log_msg(LOG_ERROR, "ui: %s could not be inflated", f->path);
+        conn_respond(c, 500, "text/plain; charset=utf-8", NULL, "UI file unavailable\n", 20);
+    } else {
+        conn_respond(c, 200, f->type, hdr, plain, n);
+    }
+    free(plain);
     return true;
 }

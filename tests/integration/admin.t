@@ -119,6 +119,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$GW_URL
 is "$code" 304 "If-None-Match with the ETag: 304"
 hdr=$(curl -s -D - -o /dev/null -H "Accept-Encoding: gzip" "$GW_URL/")
 like "$hdr" 'Content-Encoding: gzip' "gzip when the client takes it"
+# Only the gzip copy is compiled in: a client without gzip gets it inflated.
+for f in index.html app.js style.css; do
+    path=/$f; [ $f = index.html ] && path=/
+    hdr=$(curl -s -D - -o "$TMP/plain" -H "Accept-Encoding: identity" "$GW_URL$path")
+    unlike "$hdr" 'Content-Encoding' "$f without gzip: no coding"
+    ok $(cmp -s "$TMP/plain" "$ROOT/ui/$f"; echo $?) "$f without gzip: the file itself"
+    curl -s -o "$TMP/gz" -H "Accept-Encoding: gzip" "$GW_URL$path"
+    ok $(gzip -dc < "$TMP/gz" | cmp -s - "$ROOT/ui/$f"; echo $?) "$f with gzip: the file compressed"
+done
+hdr=$(curl -s -I "$GW_URL/app.js")
+like "$hdr" "Content-Length: $(wc -c < "$ROOT/ui/app.js")" "HEAD without gzip: the file's length"
 size=$(cat "$ROOT"/ui/* 2>/dev/null | wc -c)
 ok $([ "$size" -lt 102400 ]; echo $?) "the UI is under 100 KiB before compression ($size bytes)"
 

@@ -46,7 +46,7 @@ unlike "$elf" ' DYNAMIC ' "no dynamic section"
 unlike "$elf" '\.symtab' "stripped"
 size=$(stat -c %s "$SBIN")
 if [ "$(uname -m)" = x86_64 ]; then
-    ok $([ "$size" -lt $((600 * 1024)) ]; echo $?) "x86_64 binary under 600 KiB with UI and CA bundle ($size bytes)"
+    ok $([ "$size" -lt $((560 * 1024)) ]; echo $?) "x86_64 binary under 560 KiB with UI and CA bundle ($size bytes)"
 else
     skip_one "size budget is for x86_64 ($size bytes here)"
 fi
