@@ -1,5 +1,7 @@
 #include "loop.h"
 
+#include "coldsig.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@ struct watch {
     unsigned gen;     /* bumped on every add, so reused fds are told apart */
     size_t dense;     /* index + 1 in the poll array; 0 = not watched */
     uint64_t active;  /* loop_now() of its last event, or of becoming coldable */
+    bool armed;       /* cold, and the kernel signals its events (coldsig) */
+    int flags;        /* its status flags before arming */
 };
 
 /* A ready fd, copied out of the poll array before any callback runs, so
@@ -36,6 +40,8 @@ static struct {
     size_t nfds, pfd_cap;  /* [0, nhot) hot, polled every time; [nhot, nfds) cold */
     size_t nhot;
     uint64_t cold_scan;    /* when the cold ones are polled next */
+    uint64_t cool_at;      /* when idle hot ones are moved to the cold set next */
+    int notes_fd;          /* coldsig's pipe, or -1: cold fds are then scanned */
     int last_ready;        /* what the last poll() returned */
     struct ready *ready;   /* this iteration's ready fds */
     size_t ready_cap;
@@ -61,15 +67,27 @@ uint64_t loop_now(void)
     return poller.now;
 }
 
+static void on_notes(void *ctx, int revents);
+
 int loop_init(void)
 {
     memset(&poller, 0, sizeof poller);
     loop_clock();
+    poller.notes_fd = coldsig_init();
+    if (poller.notes_fd >= 0 && loop_add(poller.notes_fd, POLLIN, on_notes, NULL) < 0) {
+        coldsig_free();
+        poller.notes_fd = -1;
+    }
     return 0;
 }
 
 void loop_free(void)
 {
+    for (size_t i = 0; i < poller.nfds; i++)
+        if (poller.watch[poller.pfd[i].fd].armed)
+            coldsig_disarm(poller.pfd[i].fd, poller.watch[poller.pfd[i].fd].flags);
+    if (poller.notes_fd >= 0)
+        coldsig_free();
     free(poller.watch);
     free(poller.pfd);
     free(poller.ready);
@@ -108,20 +126,69 @@ static void swap(size_t i, size_t j)
 
 static void make_hot(struct watch *w)
 {
-    if (w->dense - 1 >= poller.nhot)
-        swap(w->dense - 1, poller.nhot++);
+    if (w->dense - 1 < poller.nhot)
+        return;
+    if (w->armed) {
+        coldsig_disarm(poller.pfd[w->dense - 1].fd, w->flags);
+        w->armed = false;
+    }
+    swap(w->dense - 1, poller.nhot++);
 }
 
 /* Coldable fds that had no event for LOOP_COLD_AFTER_MS and wait only
- * for input move to the cold region (called at each cold scan). */
+ * for input move to the cold region (called at each cold scan).  When
+ * the kernel can signal their events they are armed first (one that
+ * cannot be stays hot), then looked at once more: input that came before
+ * arming raised no signal. */
 static void cool_down(void)
 {
+    size_t was_hot = poller.nhot;
     for (size_t i = poller.nhot; i-- > 0;) {
-        struct watch *w = &poller.watch[poller.pfd[i].fd];
-        if (w->coldable && !w->woken && !(poller.pfd[i].events & POLLOUT) &&
-            poller.now - w->active >= LOOP_COLD_AFTER_MS)
-            swap(i, --poller.nhot);
+        struct pollfd *p = &poller.pfd[i];
+        struct watch *w = &poller.watch[p->fd];
+        if (!w->coldable || w->woken || (p->events & POLLOUT) || poller.now - w->active < LOOP_COLD_AFTER_MS)
+            continue;
+        if (poller.notes_fd >= 0) {
+            if (coldsig_arm(p->fd, &w->flags) < 0)
+                continue;
+            w->armed = true;
+        }
+        swap(i, --poller.nhot);
     }
+    if (poller.notes_fd < 0 || poller.nhot == was_hot)
+        return;
+    size_t n = was_hot - poller.nhot;
+    if (poll(poller.pfd + poller.nhot, (nfds_t)n, 0) <= 0)
+        return;
+    for (size_t i = was_hot; i-- > was_hot - n;)
+        if (poller.pfd[i].revents)
+            make_hot(&poller.watch[poller.pfd[i].fd]);
+}
+
+/* The fds the kernel signalled (coldsig) are hot again: the next poll()
+ * finds what they have.  A lost signal means a look at the whole cold
+ * set in the next iteration. */
+static void on_notes(void *ctx, int revents)
+{
+    (void)ctx;
+    (void)revents;
+    int fds[256];
+    size_t n;
+    bool lost;
+    do {
+        n = coldsig_read(fds, sizeof fds / sizeof fds[0], &lost);
+        for (size_t i = 0; i < n; i++) {
+            struct watch *w = fds[i] >= 0 && (size_t)fds[i] < poller.watch_cap ? &poller.watch[fds[i]] : NULL;
+            if (fds[i] < 0)
+                lost = true;
+            else if (w && w->dense && w->dense - 1 >= poller.nhot) {
+                w->active = poller.now;
+                make_hot(w);
+            }
+        }
+        if (lost)
+            poller.cold_scan = 0;
+    } while (n == sizeof fds / sizeof fds[0]);
 }
 
 int loop_add(int fd, short events, loop_io_cb cb, void *ctx)
@@ -202,7 +269,12 @@ void loop_wake(int fd, short revents)
 
 size_t loop_fd_count(void)
 {
-    return poller.nfds;
+    return poller.nfds - (poller.notes_fd >= 0);
+}
+
+size_t loop_cold_count(void)
+{
+    return poller.nfds - poller.nhot;
 }
 
 /* ---- timers: binary min-heap ordered by due time ---- */
@@ -384,8 +456,10 @@ int loop_run_once(int max_wait_ms)
         return -1;
     loop_clock();
     poller.last_ready = r > 0 ? r : 0;
-    if (cold_scan || (poller.nhot == poller.nfds && poller.now >= poller.cold_scan)) {
-        poller.cold_scan = poller.now + LOOP_COLD_SCAN_MS;
+    if (cold_scan || (poller.nhot == poller.nfds && poller.now >= poller.cold_scan))
+        poller.cold_scan = poller.now + (poller.notes_fd >= 0 ? LOOP_COLD_CHECK_MS : LOOP_COLD_SCAN_MS);
+    if (poller.now >= poller.cool_at) {
+        poller.cool_at = poller.now + LOOP_COOL_EVERY_MS;
         cool_down();
     }
     if (grow((void **)&poller.ready, &poller.ready_cap, n ? n : 1, sizeof *poller.ready) < 0)

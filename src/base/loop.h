@@ -19,8 +19,12 @@
  * descriptor it is given, and that scan is most of its cost):
  *  - Cold set: an fd its owner marked coldable (a keep-alive client
  *    waiting for its next request, a client whose answer is being made)
- *    that had no event for LOOP_COLD_AFTER_MS is polled only every
- *    LOOP_COLD_SCAN_MS, until it has an event, is woken, or wants to write.
+ *    that had no event for LOOP_COLD_AFTER_MS (looked for every
+ *    LOOP_COOL_EVERY_MS) is polled only every LOOP_COLD_SCAN_MS, until it
+ *    has an event, is woken, or wants to write.
+ *    Where the kernel can signal a cold fd's events (coldsig.h: Linux) it
+ *    does, and the cold set is looked at only every LOOP_COLD_CHECK_MS,
+ *    in case a signal was lost.
  *  - Batching: when the hot set is large (LOOP_BATCH_MIN_FDS) and the
  *    last poll() found few of them ready, the loop waits a short slice
  *    before the next poll() so that events gather (LOOP_BATCH_NS_PER_FD
@@ -36,8 +40,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOOP_COLD_AFTER_MS 1000     /* a coldable fd idle this long goes cold */
-#define LOOP_COLD_SCAN_MS 10        /* cold fds are polled this often */
+#define LOOP_COLD_AFTER_MS 250      /* a coldable fd idle this long goes cold ... */
+#define LOOP_COOL_EVERY_MS 50       /* ... looked for this often */
+#define LOOP_COLD_SCAN_MS 10        /* cold fds are polled this often ... */
+#define LOOP_COLD_CHECK_MS 1000     /* ... or this often when the kernel signals their events */
 #define LOOP_BATCH_MIN_FDS 256      /* hot sets below this are polled at once */
 #define LOOP_BATCH_NS_PER_FD 400    /* the wait slice per hot fd (poll() costs 20-100 ns each) */
 #define LOOP_BATCH_MIN_US 300       /* the shortest: a poll() call costs as much as a few events */
@@ -70,6 +76,8 @@ void loop_coldable(int fd, bool coldable);
  * space (TLS plaintext, pipelined requests). */
 void loop_wake(int fd, short revents);
 size_t loop_fd_count(void);
+/* How many of them are cold now (for tests and stats). */
+size_t loop_cold_count(void);
 
 void loop_timer_init(struct loop_timer *t, loop_timer_cb cb, void *ctx);
 void loop_timer_set(struct loop_timer *t, uint64_t delay_ms);
