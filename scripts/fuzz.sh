@@ -47,8 +47,8 @@ srcs_of() {
         fuzz_sse) echo "sse event json util buf" ;;
         fuzz_multipart) echo "multipart util buf" ;;
         fuzz_config) echo "config config_url netaddr util buf" ;;
-        fuzz_dns) echo "dns loop log util buf" ;;
-        fuzz_pem) echo "tls buf log loop util" ;;
+        fuzz_dns) echo "dns loop coldsig log util buf" ;;
+        fuzz_pem) echo "tls buf log loop coldsig util" ;;
         fuzz_usage) echo "usage json buf" ;;
         fuzz_gunzip) echo "gunzip" ;;
         fuzz_attempt) echo "attempt attempt_stream event sse json rewrite apierr http_parse util buf" ;;
