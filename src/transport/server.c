@@ -69,6 +69,8 @@ static struct {
     int listen_fd;
     int port;
     int spare_fd;              /* released on EMFILE so one accept can shed load */
+    uint64_t shed_warned_at;   /* when the last "out of file descriptors" line was written */
+    unsigned shed_unreported;  /* connections shed since then */
     struct conn *conns;
     size_t nconns;
     size_t nlinger_rejects;
@@ -965,6 +967,21 @@ static struct conn *conn_new(int fd, const struct sockaddr_storage *sa)
     return c;
 }
 
+/* One line a second at most: a flood of connections past the descriptor
+ * limit would otherwise fill the log ring with copies of it. */
+static void warn_shed(int err)
+{
+    srv.shed_unreported++;
+    uint64_t now = loop_now();
+    if (srv.shed_warned_at && now - srv.shed_warned_at < 1000)
+        return;
+    log_warn("out of file descriptors (%s): %u new connection(s) answered 503 and closed since the last such "
+             "line; raise the descriptor limit or lower max_connections",
+             err == EMFILE ? "EMFILE" : "ENFILE", srv.shed_unreported);
+    srv.shed_warned_at = now;
+    srv.shed_unreported = 0;
+}
+
 static const char out_of_fds_503[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     "Content-Length: 123\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
@@ -1023,8 +1040,7 @@ static void server_on_accept(void *ctx, int revents)
                     close(fd);
                 }
                 srv.spare_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                log_warn("out of file descriptors (%s): a new connection was answered 503 and closed; raise the "
-                         "descriptor limit or lower max_connections", e == EMFILE ? "EMFILE" : "ENFILE");
+                warn_shed(e);
             }
             return;
         }

@@ -926,6 +926,8 @@ echo "# 90 connections to a gateway with 64 descriptors: $out"
 ok $([ "$(jget "$out" 'j["kinds"]["503"]')" -ge 10 ]; echo $?) "8: connections past the descriptor limit get HTTP 503 ($(jget "$out" 'j["kinds"]["503"]') of them)"
 is "$(jget "$out" 'j["kinds"]["reset"] + j["kinds"]["eof"] + j["kinds"]["other"]')" 0 "8: ... none is reset or closed without an answer"
 like "$(cat "$FD_LOG")" 'out of file descriptors' "8: ... and the log says \"out of file descriptors\""
+shed_lines=$(grep -c 'out of file descriptors' "$FD_LOG")
+ok $([ "$shed_lines" -le 3 ]; echo $?) "8: ... in one line a second, not one per connection ($shed_lines lines for $(jget "$out" 'j["kinds"]["503"]') connections)"
 is "$(jget "$out" 'j["upstream"][0]')" 503 "8: a request whose upstream connection fails at socket() with EMFILE: 503, not 502"
 is "$(health "$FD_PORT" pa m1 chat)" "true/0" "8: ... the provider stays healthy (max_failures 1)"
 post "http://127.0.0.1:$FD_PORT" m -o /dev/null
