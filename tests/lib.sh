@@ -139,23 +139,29 @@ start_gateway() {
     return 1
 }
 
-# stop_gateway: SIGTERM, expect a clean exit and no sanitizer report.
-stop_gateway() {
-    kill -TERM "$GW_PID" 2>/dev/null
-    local status=0
-    wait "$GW_PID" 2>/dev/null || status=$?
-    ok $status "gateway exits 0 on SIGTERM"
-    local reports
+# stop_clean PID EXIT_TEST REPORT_TEST: SIGTERM to a gateway started by
+# this shell, then two tests under those names: it exits 0, and it left no
+# sanitizer report.
+stop_clean() {
+    local status=0 reports
+    kill -TERM "$1" 2>/dev/null
+    wait "$1" 2>/dev/null || status=$?
+    ok $status "$2"
     reports=$(cat "$TMP"/san* 2>/dev/null)
     T_N=$((T_N + 1))
     if [ -z "$reports" ]; then
-        echo "ok $T_N - no sanitizer report"
+        echo "ok $T_N - $3"
     else
         T_FAIL=$((T_FAIL + 1))
-        echo "not ok $T_N - no sanitizer report"
+        echo "not ok $T_N - $3"
         printf '%s\n' "$reports" | head -60 | sed 's/^/#   /'
     fi
     rm -f "$TMP"/san*
+}
+
+# stop_gateway: SIGTERM, expect a clean exit and no sanitizer report.
+stop_gateway() {
+    stop_clean "$GW_PID" "gateway exits 0 on SIGTERM" "no sanitizer report"
 }
 
 # static_prerequisites WHAT "DEPS GROUPS" VENDOR_ITEMS...: what a static

@@ -86,6 +86,24 @@ void mem_flush(void)
     cached_bytes = 0;
 }
 
+/* The data moved to the start of a new block of at least cap bytes, the
+ * old block handed back; false (b unchanged) when there is none. */
+static bool move_to_block(struct buf *b, size_t cap)
+{
+    size_t len = b->end - b->start;
+    char *p = mem_get(cap, &cap);
+    if (!p)
+        return false;
+    if (len)
+        memcpy(p, b->data + b->start, len);
+    mem_put(b->data, b->cap);
+    b->data = p;
+    b->start = 0;
+    b->end = len;
+    b->cap = cap;
+    return true;
+}
+
 int buf_reserve(struct buf *b, size_t n)
 {
     if (b->failed)
@@ -109,18 +127,10 @@ int buf_reserve(struct buf *b, size_t n)
     size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
     while (cap < need)
         cap *= 2;
-    char *p = mem_get(cap, &cap);
-    if (!p) {
+    if (!move_to_block(b, cap)) {
         b->failed = true;
         return -1;
     }
-    if (len)
-        memcpy(p, b->data + b->start, len);
-    mem_put(b->data, b->cap);
-    b->data = p;
-    b->start = 0;
-    b->end = len;
-    b->cap = cap;
     return 0;
 }
 
@@ -229,16 +239,7 @@ void buf_shrink(struct buf *b, size_t min_cap)
     size_t cap = min_cap;
     while (cap < len * 2)
         cap *= 2;
-    char *p = mem_get(cap, &cap);
-    if (!p)
-        return;   /* keeping the larger block is fine */
-    if (len)
-        memcpy(p, b->data + b->start, len);
-    mem_put(b->data, b->cap);
-    b->data = p;
-    b->start = 0;
-    b->end = len;
-    b->cap = cap;
+    move_to_block(b, cap);   /* when it fails, keeping the larger block is fine */
 }
 
 void buf_free(struct buf *b)

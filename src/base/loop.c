@@ -124,6 +124,11 @@ static void swap(size_t i, size_t j)
     poller.watch[poller.pfd[j].fd].dense = j + 1;
 }
 
+static struct watch *watched(int fd)
+{
+    return fd >= 0 && (size_t)fd < poller.watch_cap && poller.watch[fd].dense ? &poller.watch[fd] : NULL;
+}
+
 static void make_hot(struct watch *w)
 {
     if (w->dense - 1 < poller.nhot)
@@ -136,7 +141,7 @@ static void make_hot(struct watch *w)
 }
 
 /* Coldable fds that had no event for LOOP_COLD_AFTER_MS and wait only
- * for input move to the cold region (called at each cold scan).  When
+ * for input move to the cold region (called every LOOP_COOL_EVERY_MS).  When
  * the kernel can signal their events they are armed first (one that
  * cannot be stays hot), then looked at once more: input that came before
  * arming raised no signal. */
@@ -178,10 +183,10 @@ static void on_notes(void *ctx, int revents)
     do {
         n = coldsig_read(fds, sizeof fds / sizeof fds[0], &lost);
         for (size_t i = 0; i < n; i++) {
-            struct watch *w = fds[i] >= 0 && (size_t)fds[i] < poller.watch_cap ? &poller.watch[fds[i]] : NULL;
+            struct watch *w = watched(fds[i]);
             if (fds[i] < 0)
                 lost = true;
-            else if (w && w->dense && w->dense - 1 >= poller.nhot) {
+            else if (w && w->dense - 1 >= poller.nhot) {
                 w->active = poller.now;
                 make_hot(w);
             }
@@ -211,11 +216,6 @@ int loop_add(int fd, short events, loop_io_cb cb, void *ctx)
     w->dense = ++poller.nfds;
     swap(poller.nhot++, poller.nfds - 1);   /* new ones are hot */
     return 0;
-}
-
-static struct watch *watched(int fd)
-{
-    return fd >= 0 && (size_t)fd < poller.watch_cap && poller.watch[fd].dense ? &poller.watch[fd] : NULL;
 }
 
 void loop_mod(int fd, short events)

@@ -52,20 +52,8 @@ gw() {
 
 # gw_stop NAME: SIGTERM, a clean exit, no sanitizer report.
 gw_stop() {
-    local pid_var="$1_PID" status=0 reports
-    kill -TERM "${!pid_var}" 2>/dev/null
-    wait "${!pid_var}" 2>/dev/null || status=$?
-    ok $status "gateway $1 exits 0 on SIGTERM"
-    reports=$(cat "$TMP"/san* 2>/dev/null)
-    T_N=$((T_N + 1))
-    if [ -z "$reports" ]; then
-        echo "ok $T_N - gateway $1: no sanitizer report"
-    else
-        T_FAIL=$((T_FAIL + 1))
-        echo "not ok $T_N - gateway $1: no sanitizer report"
-        printf '%s\n' "$reports" | head -60 | sed 's/^/#   /'
-    fi
-    rm -f "$TMP"/san*
+    local pid_var="$1_PID"
+    stop_clean "${!pid_var}" "gateway $1 exits 0 on SIGTERM" "gateway $1: no sanitizer report"
 }
 
 ADMIN_KEY="adm-0123456789abcdef"   # long enough: no warning
